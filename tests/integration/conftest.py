@@ -5,9 +5,12 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 
 import ansible_runner  # noqa: E402
+from lab import ApacheSandbox, FaultResponder, Lab  # noqa: E402
 
 
 @pytest.fixture
@@ -18,3 +21,35 @@ def run_module():
 @pytest.fixture
 def run_playbook():
     return ansible_runner.run_playbook
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """The default lab (PKI, openssl ocsp, fault responder, Apache with one stapling vhost per leaf),
+    started once per test session and stopped at its end, even on failure."""
+    the_lab = Lab(str(tmp_path_factory.mktemp("lab")))
+    the_lab.up()
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+@pytest.fixture
+def apache_sandbox(tmp_path):
+    """A fresh, stopped Apache sandbox for one test; stopped (by PID) afterwards."""
+    sandbox = ApacheSandbox(str(tmp_path))
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def fault_responder(lab, tmp_path):
+    """A private fault responder over the lab's PKI (switch its mode freely); stopped afterwards."""
+    responder = FaultResponder(lab.pki.directory, str(tmp_path)).start()
+    try:
+        yield responder
+    finally:
+        responder.stop()

@@ -1,0 +1,140 @@
+"""The ocsp.stapling lab: real PKI, real OCSP responders, real Apache, all on loopback.
+
+See tests/lab/README.md. ``Lab(state_dir).up()`` brings up the default lab;
+``Lab(state_dir).down()`` (from any process) stops everything it started, by PID.
+"""
+
+import json
+import os
+import shutil
+
+from .apache import ApacheError, ApacheSandbox
+from .pki import PKI
+from .procs import free_port, pid_alive, stop_pid
+from .responders import MODES, FaultResponder, OpensslResponder
+
+__all__ = ["Lab", "PKI", "ApacheSandbox", "ApacheError", "OpensslResponder", "FaultResponder", "MODES",
+           "free_port", "STAPLING_GLOBAL"]
+
+# The hand-written stapling config of the lab (the rollout role will template this later).
+STAPLING_GLOBAL = """# ocsp.stapling lab: hand-written stapling config
+SSLStaplingCache shmcb:${APACHE_RUN_DIR}/ssl_stapling(128000)
+SSLStaplingResponderTimeout 5
+SSLStaplingReturnResponderErrors off
+SSLStaplingFakeTryLater off
+"""
+
+DEFAULT_VHOSTS = ("good", "revoked", "no_uri", "must_staple", "second_issuer")
+
+
+class Lab(object):
+    """PKI + openssl ocsp + our fault responder + a sandbox Apache with one TLS vhost per leaf."""
+
+    def __init__(self, state_dir):
+        self.state_dir = os.path.abspath(state_dir)
+        self.state_file = os.path.join(self.state_dir, "state.json")
+        self.pki = None
+        self.openssl = None
+        self.fault = None
+        self.apache = None
+
+    def up(self, vhosts=DEFAULT_VHOSTS):
+        if os.path.exists(self.state_file) and self.status()["running"]:
+            raise RuntimeError("a lab is already running from {0}; run 'down' first".format(self.state_dir))
+        if os.path.exists(self.state_dir):
+            shutil.rmtree(self.state_dir)
+        os.makedirs(self.state_dir)
+        ossl_port, fault_port = free_port(), free_port()
+        self.pki = PKI.create(os.path.join(self.state_dir, "pki"), "http://127.0.0.1:{0}/".format(ossl_port),
+                              second_ocsp_url="http://127.0.0.1:{0}/".format(fault_port))
+        try:
+            self.openssl = OpensslResponder(self.pki, self.state_dir, port=ossl_port).start()
+            self._save()
+            self.fault = FaultResponder(self.pki.directory, self.state_dir, port=fault_port).start()
+            self._save()
+            self.apache = ApacheSandbox(self.state_dir)
+            self.apache.set_global(STAPLING_GLOBAL)
+            for name in vhosts:
+                leaf = self.pki.certs[name]
+                self.apache.add_vhost(name, leaf.cert_path, leaf.key_path, chain_path=leaf.chain_path,
+                                      server_name=leaf.server_name, directives=["SSLUseStapling on"])
+            ok, out = self.apache.configtest()
+            if not ok:
+                raise ApacheError("lab config fails configtest:\n" + out)
+            self.apache.start()
+            self._save()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    @property
+    def vhosts(self):
+        return dict(self.apache.vhosts) if self.apache else {}
+
+    def _save(self):
+        state = {
+            "state_dir": self.state_dir,
+            "pki_dir": self.pki.directory if self.pki else None,
+            "openssl": {"pid": self.openssl.pid, "port": self.openssl.port, "url": self.openssl.url}
+            if self.openssl else None,
+            "fault": {"pid": self.fault.pid, "port": self.fault.port, "url": self.fault.url()} if self.fault else None,
+            "apache": {"confdir": self.apache.confdir, "pid_file": self.apache.pid_file,
+                       "pid": self.apache.pid, "error_log": self.apache.error_log,
+                       "vhosts": self.apache.vhosts} if self.apache else None,
+        }
+        with open(self.state_file, "w") as f:
+            json.dump(state, f, indent=1)
+
+    def _load(self):
+        with open(self.state_file) as f:
+            return json.load(f)
+
+    def status(self):
+        if not os.path.exists(self.state_file):
+            return {"running": False, "state_dir": self.state_dir}
+        state = self._load()
+        apache_pid = None
+        if state.get("apache"):
+            try:
+                with open(state["apache"]["pid_file"]) as f:
+                    apache_pid = int(f.read().strip())
+            except (OSError, ValueError):
+                apache_pid = state["apache"].get("pid")
+        parts = {
+            "openssl_ocsp": bool(state.get("openssl")) and pid_alive(state["openssl"]["pid"]),
+            "fault_responder": bool(state.get("fault")) and pid_alive(state["fault"]["pid"]),
+            "apache": bool(apache_pid) and pid_alive(apache_pid),
+        }
+        state["alive"] = parts
+        state["running"] = any(parts.values())
+        return state
+
+    def down(self):
+        """Stop everything this lab started (from any process), by PID."""
+        if self.apache is not None:
+            self.apache.stop()
+        if self.fault is not None:
+            self.fault.stop()
+        if self.openssl is not None:
+            self.openssl.stop()
+        if os.path.exists(self.state_file):
+            state = self._load()
+            if state.get("apache"):
+                try:
+                    with open(state["apache"]["pid_file"]) as f:
+                        stop_pid(int(f.read().strip()))
+                except (OSError, ValueError):
+                    pass
+                if state["apache"].get("pid"):
+                    stop_pid(state["apache"]["pid"])
+            if state.get("fault"):
+                stop_pid(state["fault"]["pid"])
+            if state.get("openssl"):
+                from .procs import children_of
+                kids = children_of(state["openssl"]["pid"]) if pid_alive(state["openssl"]["pid"]) else []
+                stop_pid(state["openssl"]["pid"])
+                for kid in kids:
+                    stop_pid(kid)
+            os.unlink(self.state_file)
+        self.apache = self.fault = self.openssl = None

@@ -1,0 +1,89 @@
+"""Process helpers for the lab: free ports, readiness probes, stopping by PID."""
+
+import errno
+import os
+import signal
+import socket
+import time
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    """Wait until something accepts TCP connections on host:port; raise on timeout or if proc died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process {0} exited with {1} before listening on {2}:{3}".format(
+                proc.pid, proc.returncode, host, port))
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on {0}:{1} after {2}s".format(host, port, timeout))
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open("/proc/{0}/stat".format(pid)) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pid(pid, timeout=5.0, sig=signal.SIGTERM):
+    """Send sig to pid, wait until it is gone, SIGKILL after timeout. True if it was running."""
+    if not pid_alive(pid):
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + 2
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/{0}/stat".format(entry)) as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out

@@ -1,0 +1,369 @@
+"""OCSP responders of the lab, both real processes on loopback, stopped by PID.
+
+* ``OpensslResponder``: ``openssl ocsp -multi`` over the PKI's index.txt, signing with
+  the intermediate. OpenSSL 3.0's server mode takes a port number only and binds the
+  wildcard address; we only ever send it traffic on 127.0.0.1.
+* ``FaultResponder``: our own threaded HTTP responder (``python -m lab.responders``),
+  bound to 127.0.0.1, which builds real responses with ``cryptography`` and can be
+  switched between fault modes while running (``set_mode``), or asked for a fixed mode
+  per URL path: ``http://127.0.0.1:PORT/mode/<mode>/``.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .procs import children_of, free_port, stop_pid, wait_for_port
+
+MODES = ("good", "down", "hang", "http500", "garbage", "trylater", "unauthorized", "expired", "future",
+         "wrong_signer", "delegated", "delegated_no_eku", "unknown", "wrong_serial", "revoked")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class OpensslResponder(object):
+    """``openssl ocsp`` as a real responder for the intermediate's leaves."""
+
+    def __init__(self, pki, workdir, port=None, multi=2, nmin=60):
+        self.pki = pki
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.multi = multi
+        self.nmin = nmin
+        self.pid = None
+        self.log_path = os.path.join(workdir, "openssl-ocsp.log")
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:{0}/".format(self.port)
+
+    def start(self):
+        inter = self.pki.intermediate
+        argv = ["openssl", "ocsp", "-index", self.pki.index_path, "-port", str(self.port),
+                "-CA", inter.cert_path, "-rsigner", inter.cert_path, "-rkey", inter.key_path,
+                "-nmin", str(self.nmin), "-multi", str(self.multi), "-ignore_err"]
+        log = open(self.log_path, "ab")
+        # No start_new_session: with -multi, openssl makes itself a process-group leader
+        # (setpgid), which fails for a session leader and exits 1 right after ACCEPT.
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=self.workdir)
+        log.close()
+        self.pid = proc.pid
+        try:
+            wait_for_port(self.port, proc=proc)
+        except RuntimeError:
+            self.stop()
+            raise
+        self._proc = proc
+        return self
+
+    def stop(self):
+        kids = children_of(self.pid) if self.pid else []
+        stop_pid(self.pid)
+        for kid in kids:
+            stop_pid(kid)
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.poll()
+        self.pid = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class FaultResponder(object):
+    """Client side of our own fault-mode responder (a separate process)."""
+
+    def __init__(self, pki_dir, workdir, port=None, mode="good", validity_minutes=60):
+        self.pki_dir = pki_dir
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.initial_mode = mode
+        self.validity_minutes = validity_minutes
+        self.pid = None
+        self.log_path = os.path.join(workdir, "fault-responder-{0}.log".format(self.port))
+
+    def url(self, mode=None):
+        if mode:
+            if mode not in MODES:
+                raise ValueError("unknown responder mode {0!r}; one of {1}".format(mode, ", ".join(MODES)))
+            return "http://127.0.0.1:{0}/mode/{1}/".format(self.port, mode)
+        return "http://127.0.0.1:{0}/".format(self.port)
+
+    def start(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+        argv = [sys.executable, "-m", "lab.responders", "--pki", self.pki_dir, "--port", str(self.port),
+                "--mode", self.initial_mode, "--validity-minutes", str(self.validity_minutes)]
+        log = open(self.log_path, "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        log.close()
+        self.pid = proc.pid
+        self._proc = proc
+        try:
+            wait_for_port(self.port, proc=proc)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def _control(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:{0}/control/{1}".format(self.port, path), timeout=5) as r:
+            return json.loads(r.read().decode())
+
+    def set_mode(self, mode):
+        if mode not in MODES:
+            raise ValueError("unknown responder mode {0!r}; one of {1}".format(mode, ", ".join(MODES)))
+        return self._control("mode/" + mode)
+
+    def stats(self):
+        """{"mode": current, "requests": total OCSP requests, "by_mode": {mode: n}}"""
+        return self._control("stats")
+
+    def stop(self):
+        stop_pid(self.pid)
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.poll()
+        self.pid = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# The server process
+# ---------------------------------------------------------------------------------------
+
+def build_response(pki, der_request, mode, validity_minutes=60):
+    """DER OCSP response for der_request in the given mode (None: drop the connection)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    if mode == "trylater":
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
+            serialization.Encoding.DER)
+    if mode == "unauthorized":
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
+            serialization.Encoding.DER)
+    try:
+        req = ocsp.load_der_ocsp_request(der_request)
+    except ValueError:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
+            serialization.Encoding.DER)
+
+    # Which of our CAs is the request about? Match the issuer key hash.
+    issuer = None
+    for name in ("intermediate", "intermediate2", "root"):
+        ca = pki.certs.get(name)
+        if ca is None:
+            continue
+        digest = hashes.Hash(req.hash_algorithm)
+        spki = ca.cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+        # issuerKeyHash is over the subjectPublicKey BIT STRING value, not the whole SPKI.
+        digest.update(_bit_string_value(spki))
+        if digest.finalize() == req.issuer_key_hash:
+            issuer = ca
+            break
+    if issuer is None:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
+            serialization.Encoding.DER)
+
+    leaf = pki.find_by_serial(req.serial_number)
+    if mode == "unknown" or leaf is None or leaf.issuer is not issuer:
+        status, rev_time = ocsp.OCSPCertStatus.UNKNOWN, None
+    elif mode == "revoked" or req.serial_number in pki.revoked:
+        status = ocsp.OCSPCertStatus.REVOKED
+        rev_time = datetime.datetime.strptime(pki.revoked.get(req.serial_number, "2020-01-01T00:00:00Z"),
+                                              "%Y-%m-%dT%H:%M:%SZ")
+    else:
+        status, rev_time = ocsp.OCSPCertStatus.GOOD, None
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    this_update = now - datetime.timedelta(minutes=1)
+    next_update = now + datetime.timedelta(minutes=validity_minutes)
+    if mode == "expired":
+        this_update = now - datetime.timedelta(days=2)
+        next_update = now - datetime.timedelta(days=1)
+    elif mode == "future":
+        this_update = now + datetime.timedelta(days=1)
+        next_update = now + datetime.timedelta(days=2)
+    serial = req.serial_number + 1 if mode == "wrong_serial" else req.serial_number
+
+    signer_cert, signer_key, extra = issuer.cert, issuer.key, []
+    if mode == "wrong_signer":
+        signer_cert, signer_key = pki.rogue.cert, pki.rogue.key
+        extra = [pki.rogue.cert]
+    elif mode in ("delegated", "delegated_no_eku"):
+        delegate = pki.delegate if mode == "delegated" else pki.delegate_no_eku
+        signer_cert, signer_key, extra = delegate.cert, delegate.key, [delegate.cert]
+
+    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+        issuer_name_hash=req.issuer_name_hash, issuer_key_hash=req.issuer_key_hash, serial_number=serial,
+        algorithm=req.hash_algorithm, cert_status=status, this_update=this_update, next_update=next_update,
+        revocation_time=rev_time,
+        revocation_reason=x509.ReasonFlags.key_compromise if rev_time else None,
+    ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer_cert)
+    if extra:
+        builder = builder.certificates(extra)
+    for ext in req.extensions:
+        if isinstance(ext.value, x509.OCSPNonce):
+            builder = builder.add_extension(ext.value, critical=False)
+    return builder.sign(signer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _bit_string_value(spki_der):
+    """The subjectPublicKey BIT STRING contents (without the unused-bits byte) of an SPKI."""
+    def read(data, pos):
+        tag = data[pos]
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            n = length & 0x7F
+            length = int.from_bytes(data[pos:pos + n], "big")
+            pos += n
+        return tag, pos, length
+    _, pos, _ = read(spki_der, 0)             # outer SEQUENCE
+    _, pos2, alg_len = read(spki_der, pos)    # AlgorithmIdentifier
+    tag, pos3, bs_len = read(spki_der, pos2 + alg_len)
+    assert tag == 0x03
+    return spki_der[pos3 + 1:pos3 + bs_len]
+
+
+class _State(object):
+    def __init__(self, pki, mode, validity_minutes):
+        self.pki = pki
+        self.mode = mode
+        self.validity_minutes = validity_minutes
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.by_mode = {}
+        self.stopping = threading.Event()
+
+
+def _handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, fmt, *args):  # quiet, but to our log file
+            sys.stdout.write("%s %s\n" % (self.address_string(), fmt % args))
+
+        def _split(self):
+            path = urllib.parse.unquote(self.path)
+            mode = None
+            if path.startswith("/mode/"):
+                rest = path[len("/mode/"):]
+                mode, _, path = rest.partition("/")
+                path = "/" + path
+            return mode, path
+
+        def _send(self, code, body, ctype="application/ocsp-response"):
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _answer(self, der, mode):
+            mode = mode or state.mode
+            with state.lock:
+                state.requests += 1
+                state.by_mode[mode] = state.by_mode.get(mode, 0) + 1
+            if mode == "down":
+                # Reset the connection: the client sees a refused/broken exchange.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if mode == "hang":
+                state.stopping.wait(300)
+                self.close_connection = True
+                return
+            if mode == "http500":
+                return self._send(500, b"internal error\n", "text/plain")
+            if mode == "garbage":
+                return self._send(200, b"<html>this is not an OCSP response</html>\n")
+            self._send(200, build_response(state.pki, der, mode, state.validity_minutes))
+
+        def do_GET(self):
+            if self.path.startswith("/control/"):
+                return self._control(self.path[len("/control/"):])
+            mode, path = self._split()
+            if mode is not None and mode not in MODES:
+                return self._send(404, b"unknown mode\n", "text/plain")
+            try:
+                der = base64.b64decode(path.lstrip("/"))
+            except ValueError:
+                der = b""
+            self._answer(der, mode)
+
+        def do_POST(self):
+            mode, _ = self._split()
+            if mode is not None and mode not in MODES:
+                return self._send(404, b"unknown mode\n", "text/plain")
+            length = int(self.headers.get("Content-Length") or 0)
+            der = self.rfile.read(length) if length else b""
+            self._answer(der, mode)
+
+        def _control(self, what):
+            if what.startswith("mode/"):
+                mode = what[len("mode/"):]
+                if mode not in MODES:
+                    return self._send(400, json.dumps({"error": "unknown mode " + mode}).encode(), "application/json")
+                state.mode = mode
+            with state.lock:
+                body = {"mode": state.mode, "requests": state.requests, "by_mode": dict(state.by_mode)}
+            self._send(200, json.dumps(body).encode(), "application/json")
+
+    return Handler
+
+
+def serve(pki_dir, port, mode="good", validity_minutes=60):
+    from .pki import PKI
+    state = _State(PKI.load(pki_dir), mode, validity_minutes)
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+    server.daemon_threads = True
+
+    def _stop(signum, frame):
+        state.stopping.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sys.stdout.write("fault responder on 127.0.0.1:{0} mode={1}\n".format(port, mode))
+    sys.stdout.flush()
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="The lab's fault-mode OCSP responder")
+    parser.add_argument("--pki", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mode", default="good", choices=MODES)
+    parser.add_argument("--validity-minutes", type=int, default=60)
+    args = parser.parse_args(argv)
+    serve(args.pki, args.port, args.mode, args.validity_minutes)
+
+
+if __name__ == "__main__":
+    main()
