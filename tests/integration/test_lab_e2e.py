@@ -17,7 +17,7 @@ def s_client_status(target, extra=()):
     proc = subprocess.run(
         ["openssl", "s_client", "-connect", "{host}:{port}".format(**target), "-servername", target["sni"],
          "-status"] + list(extra),
-        input="", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20)
+        input="", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20, check=False)
     return proc.stdout
 
 
@@ -25,7 +25,7 @@ def curl_cert_status(lab, target):
     proc = subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "--cert-status", "--cacert", lab.pki.root_path,
          "--resolve", "{sni}:{port}:{host}".format(**target), "https://{sni}:{port}/".format(**target)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -71,7 +71,7 @@ def ocsp_query(lab, leaf_name, url):
     return subprocess.run(
         ["openssl", "ocsp", "-issuer", leaf.issuer.cert_path, "-cert", leaf.cert_path, "-url", url,
          "-CAfile", lab.pki.ca_bundle_path, "-timeout", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=20, check=False)
 
 
 @pytest.mark.parametrize("mode, verifies, expect", [

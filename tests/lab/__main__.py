@@ -23,8 +23,8 @@ def main(argv=None):
         print("lab up in {0}".format(args.state_dir))
         print("  openssl ocsp     {0} (pid {1})".format(state["openssl"]["url"], state["openssl"]["pid"]))
         print("  fault responder  {0} (pid {1})".format(state["fault"]["url"], state["fault"]["pid"]))
-        print("  apache           APACHE_CONFDIR={0} (pid {1})".format(state["apache"]["confdir"],
-                                                                          state["apache"]["pid"]))
+        apache = state["apache"]
+        print("  apache           APACHE_CONFDIR={0} (pid {1})".format(apache["confdir"], apache["pid"]))
         for name, t in sorted(state["apache"]["vhosts"].items()):
             print("    vhost {0:14} https://{1}:{2}/ (SNI {3})".format(name, t["host"], t["port"], t["sni"]))
         return 0

@@ -150,7 +150,7 @@ class ApacheSandbox(object):
         """apache2ctl with this sandbox's APACHE_CONFDIR (never the machine's instance)."""
         proc = subprocess.run(["apache2ctl"] + list(args), env=self.ctl_env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, check=False)
         if check and proc.returncode != 0:
             raise ApacheError("apache2ctl {0} failed ({1}):\n{2}".format(" ".join(args), proc.returncode, proc.stdout))
         return proc

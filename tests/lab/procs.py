@@ -38,7 +38,7 @@ def pid_alive(pid):
         return exc.errno == errno.EPERM
     # A zombie child still answers kill(0); reap it if it is ours.
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, _status = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
     except ChildProcessError:

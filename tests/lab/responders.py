@@ -243,8 +243,8 @@ def _bit_string_value(spki_der):
             length = int.from_bytes(data[pos:pos + n], "big")
             pos += n
         return tag, pos, length
-    _, pos, _ = read(spki_der, 0)             # outer SEQUENCE
-    _, pos2, alg_len = read(spki_der, pos)    # AlgorithmIdentifier
+    pos = read(spki_der, 0)[1]                # outer SEQUENCE
+    pos2, alg_len = read(spki_der, pos)[1:]   # AlgorithmIdentifier
     tag, pos3, bs_len = read(spki_der, pos2 + alg_len)
     assert tag == 0x03
     return spki_der[pos3 + 1:pos3 + bs_len]
@@ -273,7 +273,7 @@ def _handler(state):
             mode = None
             if path.startswith("/mode/"):
                 rest = path[len("/mode/"):]
-                mode, _, path = rest.partition("/")
+                mode, path = rest.partition("/")[::2]
                 path = "/" + path
             return mode, path
 
@@ -317,7 +317,7 @@ def _handler(state):
             self._answer(der, mode)
 
         def do_POST(self):
-            mode, _ = self._split()
+            mode = self._split()[0]
             if mode is not None and mode not in MODES:
                 return self._send(404, b"unknown mode\n", "text/plain")
             length = int(self.headers.get("Content-Length") or 0)

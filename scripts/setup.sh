@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Set-up for the demo and the tests on a fresh Debian 12 machine, as root. Idempotent and
+# quick when already done: Debian packages from scripts/apt-packages.txt, and one virtual
+# environment per supported ansible-core line under .venv/ (2.19 = newest on Python 3.11,
+# 2.16 = oldest we support).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+say() { printf 'setup: %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+mapfile -t pkgs < <(grep -vE '^\s*(#|$)' scripts/apt-packages.txt)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # policy-rc.d keeps package scripts from starting the machine's own apache2/ssh.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
+else
+  say "Debian packages present"
+fi
+# The Debian package starts nothing here (policy-rc.d); the lab runs its own sandboxed Apache.
+
+# --- virtual environments ----------------------------------------------------------------
+make_venv() {  # name core-spec requirement-files...
+  local name=$1 core=$2; shift 2
+  local dir=$ROOT/.venv/$name
+  local stamp
+  stamp=$( { echo "$core"; "$PYTHON" -c 'import sys; print(sys.version)'; cat "$@"; } | sha256sum | cut -c1-16)
+  if [[ -x $dir/bin/python && -f $dir/.stamp && $(cat "$dir/.stamp") == "$stamp" ]]; then
+    say "venv $name up to date"
+    return
+  fi
+  say "venv $name: installing $core and $(cat "$@" | grep -vcE '^\s*(#|$)') packages"
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  local reqs=()
+  for f in "$@"; do reqs+=(-r "$f"); done
+  "$dir/bin/python" -m pip install -q "$core" "${reqs[@]}" 2>&1 | grep -v "^WARNING: Location" || true
+  "$dir/bin/python" -c "import ansible, pytest, cryptography, OpenSSL" \
+    || { echo "setup: venv $name is incomplete" >&2; exit 1; }
+  echo "$stamp" > "$dir/.stamp"
+}
+make_venv ansible-2.19 "ansible-core>=2.19,<2.20" tests/requirements.txt tests/requirements-lint.txt
+make_venv ansible-2.16 "ansible-core>=2.16,<2.17" tests/requirements.txt
+
+# --- ansible-test's pip bootstrap, offline --------------------------------------------------
+# ansible-test downloads get-pip-<version>.py from a host this network cannot reach, after
+# looking in ~/.ansible/test/cache/get_pip_<version>.py. Our stand-in installs pip from the
+# package index this machine reaches (see scripts/offline/get_pip.py).
+for v in ansible-2.19 ansible-2.16; do
+  pipver=$("$ROOT/.venv/$v/bin/python" - <<'PY'
+import re, ansible_test, os
+src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 scripts/offline/get_pip.py "$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
+done
+say "ready"

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The whole test suite (what CI runs): ./scripts/test.sh [STAGE...]
+# Stages, in order: sanity sanity-2.16 unit unit-2.16 lint build integration (default: all).
+# Every requested stage runs; the exit code is non-zero when any of them failed.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+ALL=(sanity sanity-2.16 unit unit-2.16 lint build integration)
+STAGES=("$@")
+((${#STAGES[@]})) || STAGES=("${ALL[@]}")
+for s in "${STAGES[@]}"; do
+  [[ " ${ALL[*]} " == *" $s "* ]] || { echo "test.sh: unknown stage '$s' (one of: ${ALL[*]})" >&2; exit 2; }
+done
+
+./scripts/setup.sh || { echo "test.sh: set-up failed" >&2; exit 1; }
+
+V19=$ROOT/.venv/ansible-2.19
+V16=$ROOT/.venv/ansible-2.16
+# Outside the checkout: inside it, ansible-test would ask the checkout's git, which ignores .cache.
+WORK=${OCSP_TEST_WORK:-$HOME/.cache/ocsp-stapling-test}
+TREE=$WORK/ansible_collections/ocsp/stapling
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+# The newest venv's tools (ansible, ansible-doc, ...) are the ones on PATH; 2.16 is called by path.
+export PATH=$V19/bin:$PATH
+
+# ansible-test and the doc linters need the collection in an ansible_collections/ocsp/stapling
+# tree (a symlink is not enough: ansible-test resolves the working directory). Copy the files
+# git knows plus new ones it does not ignore.
+copy_tree() {
+  rm -rf "$TREE"
+  mkdir -p "$TREE"
+  git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$TREE/"
+}
+
+# ansible-test runs the version-specific sanity tests (compile, import) with every python3.X it
+# finds on PATH. pyenv's shims answer for versions that are installed but not selected and then
+# fail ("command not found"), so hide the shims and offer each interpreter that really runs.
+python_links() {
+  local dir=$ROOT/.cache/pythons v cand
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for v in 3.8 3.9 3.10 3.11 3.12 3.13 3.14; do
+    for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v" /usr/bin/python"$v" /usr/local/bin/python"$v"; do
+      if [[ -x $cand ]] && "$cand" -c 'import venv' 2>/dev/null; then
+        ln -s "$cand" "$dir/python$v"
+        break
+      fi
+    done
+  done
+  local path
+  path=$(tr ':' '\n' <<<"$PATH" | grep -v '/\.pyenv/shims$' | paste -sd:)
+  echo "$dir:$path"
+}
+
+stage_sanity() {  # venv
+  copy_tree
+  local path
+  path=$(python_links)
+  echo "interpreters offered to ansible-test: $(cd "$ROOT/.cache/pythons" && echo python*)"
+  local log=$WORK/sanity.log
+  (cd "$TREE" && PATH=$path "$1/bin/ansible-test" sanity --venv --color no 2>&1) | tee "$log" \
+    | grep -vE '^(WARNING: Location|Looking in|  Attempting uninstall|    Found existing|    Uninstalling)'
+  local rc=${PIPESTATUS[0]}
+  if grep -q "All targets skipped" "$log"; then
+    echo "sanity ran on no file: the copied tree is not what ansible-test sees"
+    return 1
+  fi
+  echo "sanity tests run: $(grep -c '^Running sanity test' "$log")"
+  return "$rc"
+}
+
+stage_unit() {  # venv
+  "$1/bin/python" -m pytest -p no:cacheprovider -q tests/unit
+}
+
+stage_lint() {
+  local rc=0
+  echo "--- ansible-lint (production profile, offline)"
+  "$V19/bin/ansible-lint" --offline --profile production --nocolor || rc=1
+  echo "--- antsibull-changelog lint"
+  "$V19/bin/antsibull-changelog" lint || rc=1
+  echo "--- antsibull-docs lint-collection-docs"
+  copy_tree
+  (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$WORK \
+     "$V19/bin/antsibull-docs" lint-collection-docs --plugin-docs --skip-rstcheck .) || rc=1
+  echo "--- shellcheck"
+  shellcheck scripts/*.sh .ci/run || rc=1
+  return $rc
+}
+
+stage_build() {
+  local tmp rc=0
+  tmp=$(mktemp -d)
+  "$V19/bin/ansible-galaxy" collection build --output-path "$tmp" --force . || return 1
+  local tarball
+  tarball=$(ls "$tmp"/ocsp-stapling-*.tar.gz)
+  echo "built $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
+  "$V19/bin/ansible-galaxy" collection install --offline -p "$tmp/installed" "$tarball" || rc=1
+  local listed expected
+  listed=$(ANSIBLE_COLLECTIONS_PATH=$tmp/installed "$V19/bin/ansible-doc" -l ocsp.stapling 2>&1) || rc=1
+  echo "$listed"
+  for m in plugins/modules/*.py; do
+    [[ -e $m ]] || continue
+    expected=ocsp.stapling.$(basename "$m" .py)
+    grep -q "^$expected " <<<"$listed" || { echo "ansible-doc -l does not list $expected"; rc=1; }
+    ANSIBLE_COLLECTIONS_PATH=$tmp/installed "$V19/bin/ansible-doc" "$expected" >/dev/null || rc=1
+  done
+  # What the build must not ship.
+  if tar -tzf "$tarball" | grep -E '(^|/)(tests/(lab|unit|integration)|scripts|\.venv|\.cache|benchmarks)/'; then
+    echo "the tarball ships test/dev files"; rc=1
+  fi
+  rm -rf "$tmp"
+  return $rc
+}
+
+stage_integration() {
+  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/integration
+}
+
+declare -A RESULT SECONDS_TAKEN
+fail=0
+for s in "${STAGES[@]}"; do
+  echo "=== stage $s"
+  start=$(date +%s)
+  case $s in
+    sanity) stage_sanity "$V19" ;;
+    sanity-2.16) stage_sanity "$V16" ;;
+    unit) stage_unit "$V19" ;;
+    unit-2.16) stage_unit "$V16" ;;
+    lint) stage_lint ;;
+    build) stage_build ;;
+    integration) stage_integration ;;
+  esac
+  rc=$?
+  SECONDS_TAKEN[$s]=$(( $(date +%s) - start ))
+  if ((rc == 0)); then RESULT[$s]=passed; else RESULT[$s]="FAILED (exit $rc)"; fail=1; fi
+  echo "=== stage $s: ${RESULT[$s]} in ${SECONDS_TAKEN[$s]}s"
+done
+
+echo
+echo "| stage | result | seconds |"
+echo "|---|---|---|"
+npass=0
+nfail=0
+for s in "${STAGES[@]}"; do
+  echo "| $s | ${RESULT[$s]} | ${SECONDS_TAKEN[$s]} |"
+  if [[ ${RESULT[$s]} == passed ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
+done
+echo
+echo "stages: $npass passed, $nfail failed"
+exit $fail
