@@ -52,20 +52,31 @@ def _wait(sock, deadline, write=False):
         select.select([sock], [], [], remaining)
 
 
+def _on_ocsp(conn, ocsp_data, data):
+    """OCSP client callback: keep the raw staple on the connection; we judge it after the handshake."""
+    conn.set_app_data(ocsp_data or b"")
+    return True
+
+
+_CONTEXTS = {}
+
+
+def _context(version):
+    """One client context per TLS version, shared by every handshake (creating one costs more than it does)."""
+    if version not in _CONTEXTS:
+        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        ctx.set_min_proto_version(_proto(version))
+        ctx.set_max_proto_version(_proto(version))
+        ctx.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+        ctx.set_ocsp_client_callback(_on_ocsp)
+        _CONTEXTS[version] = ctx
+    return _CONTEXTS[version]
+
+
 def handshake(host, port, sni, version, timeout):
     """One handshake asking for a staple. Returns (der_or_empty, [cryptography certs], protocol name)."""
     deadline = time.monotonic() + timeout
-    captured = {"der": b""}
-
-    def on_ocsp(conn, ocsp_data, data):
-        captured["der"] = ocsp_data or b""
-        return True  # we judge it ourselves, after the handshake
-
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_min_proto_version(_proto(version))
-    ctx.set_max_proto_version(_proto(version))
-    ctx.set_verify(SSL.VERIFY_NONE, lambda *args: True)
-    ctx.set_ocsp_client_callback(on_ocsp)
+    ctx = _context(version)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.timeout:
@@ -76,6 +87,7 @@ def handshake(host, port, sni, version, timeout):
         raise HandshakeError("connection_failed", "cannot connect to {0}:{1}: {2}".format(host, port, exc))
     sock.setblocking(False)
     conn = SSL.Connection(ctx, sock)
+    conn.set_app_data(b"")
     try:
         if sni:
             conn.set_tlsext_host_name(sni.encode("idna"))
@@ -110,7 +122,7 @@ def handshake(host, port, sni, version, timeout):
         except SSL.Error:
             pass
         sock.close()
-    return captured["der"], certs, protocol
+    return conn.get_app_data(), certs, protocol
 
 
 def _issuer_for(leaf, presented, ca_certs):

@@ -1,0 +1,104 @@
+"""Benchmark: ocsp_staple_info verifying 200 TLS vhosts on the lab's Apache, beside a loop of
+`openssl s_client -status` processes over the same vhosts.
+
+Run:  .venv/ansible-2.19/bin/python benchmarks/ocsp_staple_info/run.py [--vhosts N]
+Writes benchmarks/ocsp_staple_info/results.md and prints it. Every vhost has its own certificate
+and SNI name on one port; staples are warmed up first (mod_ssl fetches lazily), so both sides
+measure steady-state verification. The module runs as Ansible runs it: a fresh Python process.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import collection_path  # noqa: E402
+from lab import STAPLING_GLOBAL, ApacheSandbox, OpensslResponder, PKI  # noqa: E402
+from lab.procs import free_port  # noqa: E402
+
+
+def run_module(targets, directory, tls_versions):
+    args = os.path.join(directory, "args.json")
+    with open(args, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": {"targets": targets, "tls_versions": tls_versions, "concurrency": 32}}, f)
+    env = dict(os.environ, PYTHONPATH=collection_path.ensure())
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ocsp.stapling.plugins.modules.ocsp_staple_info",
+                           args], stdout=subprocess.PIPE, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    result = json.loads(proc.stdout)
+    assert not result.get("failed"), result.get("msg")
+    assert result["summary"]["valid"] == len(targets), result["summary"]
+    handshakes = sum(r["handshakes"] for r in result["results"])
+    return elapsed, handshakes
+
+
+def run_s_client_loop(targets):
+    start = time.perf_counter()
+    for t in targets:
+        out = subprocess.run(["openssl", "s_client", "-connect", "{host}:{port}".format(**t), "-servername", t["sni"],
+                              "-status"], input=b"", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout
+        assert b"Cert Status: good" in out
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vhosts", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-staple-") as work:
+        port = free_port()
+        pki = PKI.create(os.path.join(work, "pki"), "http://127.0.0.1:{0}/".format(port))
+        responder = OpensslResponder(pki, work, port=port, multi=4)
+        apache = ApacheSandbox(work)
+        try:
+            apache.set_global(STAPLING_GLOBAL)
+            shared = free_port()
+            targets = []
+            for i in range(args.vhosts):
+                leaf = pki.issue_leaf("v{0:03d}".format(i), write=False)
+                leaf.write()
+                targets.append(apache.add_vhost(leaf.name, leaf.cert_path, leaf.key_path, chain_path=leaf.chain_path,
+                                                server_name=leaf.server_name, port=shared,
+                                                directives=["SSLUseStapling on"]))
+            pki.save()  # index.txt with every leaf, before openssl ocsp reads it
+            responder.start()
+            apache.start(timeout=60)
+            run_module(targets, work, ["1.3"])  # warm-up: every staple fetched once
+            both = min(run_module(targets, work, ["1.3", "1.2"]) for _r in range(args.repeat))
+            one = min(run_module(targets, work, ["1.3"]) for _r in range(args.repeat))
+            loop = run_s_client_loop(targets)
+        finally:
+            apache.stop()
+            responder.stop()
+    n = args.vhosts
+    rows = [
+        "| what ({0} TLS vhosts, one port, SNI) | wall time | handshakes | handshakes/s | vs s_client loop |".format(n),
+        "|---|---|---|---|---|",
+        "| `ocsp_staple_info`, TLS 1.3 only (whole module process, best of {0}) | {1:.3f} s | {2} | {3:.0f} | {4:.1f}x |".format(
+            args.repeat, one[0], one[1], one[1] / one[0], loop / one[0]),
+        "| `ocsp_staple_info`, TLS 1.3 and 1.2 (default) | {0:.3f} s | {1} | {2:.0f} | {3:.1f}x |".format(
+            both[0], both[1], both[1] / both[0], loop / both[0]),
+        "| loop of `openssl s_client -status` processes (prints, verifies nothing) | {0:.3f} s | {1} | {2:.0f} | 1x |".format(
+            loop, n, n / loop),
+    ]
+    table = "\n".join(rows)
+    note = "\nMeasured {0} on {1} ({2} cores), Python {3}, Apache 2.4 (Debian) on loopback, concurrency 32. " \
+           "Targets: at most 1 s for 200 vhosts, at least 10x the loop.\n".format(
+               time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), platform.python_version())
+    with open(os.path.join(HERE, "results.md"), "w") as f:
+        f.write(table + "\n" + note)
+    print(table + "\n" + note)
+
+
+if __name__ == "__main__":
+    main()
