@@ -31,5 +31,17 @@ for name in good no_uri; do
     echo "curl --cert-status: REJECTED: $out"
   fi
 done
+
 echo
-echo "The good leaf is stapled and verified; the leaf without an OCSP URI gets none (a normal, reported state)."
+echo "### The collection's own verdict: ansible-playbook ocsp.stapling.verify on every lab vhost"
+INV=$STATE/inventory.ini
+echo "localhost ansible_connection=local ansible_python_interpreter=$PY" > "$INV"
+TARGETS=$("$PY" -c 'import json,sys; print(json.dumps({"ocsp_stapling_verify_targets": sorted(json.load(open(sys.argv[1]))["apache"]["vhosts"].values(), key=lambda t: t["sni"]), "ocsp_stapling_verify_require": False}))' "$STATE/lab/state.json")
+mkdir -p "$STATE/collections/ansible_collections/ocsp"
+ln -s "$ROOT" "$STATE/collections/ansible_collections/ocsp/stapling"
+ANSIBLE_COLLECTIONS_PATH=$STATE/collections ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=False \
+  "$ROOT/.venv/ansible-2.19/bin/ansible-playbook" -i "$INV" ocsp.stapling.verify -e "$TARGETS" \
+  | grep -E '"msg"|^PLAY RECAP|localhost +:'
+echo
+echo "good, must_staple and second_issuer staple valid responses; revoked staples a genuine 'revoked'; no_uri gets no"
+echo "staple (a normal, reported state for a certificate without an OCSP URI)."

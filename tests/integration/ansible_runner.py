@@ -6,6 +6,7 @@ returns the module's result dict exactly as a playbook's ``register`` would see 
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,8 @@ def localhost_inventory(directory):
 def run_playbook(playbook_text_or_path, inventory=None, extra_args=(), env=None, timeout=600):
     """Run a playbook; return (returncode, results, stdout+stderr). results: list of per-task dicts."""
     with tempfile.TemporaryDirectory(prefix="ocsp-it-") as tmp:
-        if os.path.exists(playbook_text_or_path):
-            playbook = playbook_text_or_path
+        if os.path.exists(playbook_text_or_path) or re.match(r"^[a-z_]+\.[a-z_]+\.[a-z_]+$", playbook_text_or_path):
+            playbook = playbook_text_or_path  # a file, or a playbook by FQCN (ocsp.stapling.verify)
         else:
             playbook = os.path.join(tmp, "play.yml")
             with open(playbook, "w") as f:
