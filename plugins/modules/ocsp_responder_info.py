@@ -11,7 +11,7 @@ module: ocsp_responder_info
 short_description: OCSP facts of deployed certificates, their responders, and an optional real probe
 version_added: 0.1.0
 description:
-  - Reads the certificates Apache serves (given as paths, or as the vhost list that C(ocsp.stapling.apache_info) returns)
+  - Reads the certificates Apache serves (given as paths, or as the vhost list that M(ocsp.stapling.apache_info) returns)
     and reports, per certificate, what OCSP stapling depends on. The OCSP responder URIs and CA Issuers URIs from the
     Authority Information Access extension, in order. The responder endpoints (scheme, host, port, path, resolved
     addresses) that firewall egress must allow. Must-staple (TLS Feature C(status_request)). The issuer, found where
@@ -40,7 +40,7 @@ options:
     elements: raw
   vhosts:
     description:
-      - The C(vhosts) list that C(ocsp.stapling.apache_info) returns. Each vhost with C(tls) true
+      - The C(vhosts) list that M(ocsp.stapling.apache_info) returns. Each vhost with C(tls) true
         and a C(certificate_file) is inspected, with its C(certificate_chain_file) and C(ca_certificate_file).
       - Vhosts serving the same certificate file are inspected once; RV(certificates[].vhosts) lists them.
     type: list

@@ -1,0 +1,100 @@
+"""Benchmark: apache_info over a generated configuration with 1,000 TLS vhosts in 100 included files,
+beside `apache2ctl -t -D DUMP_VHOSTS` on the same tree.
+
+Run:  .venv/ansible-2.19/bin/python benchmarks/apache_info/run.py [--vhosts N] [--files N]
+Writes benchmarks/apache_info/results.md and prints it. The vhosts use one real certificate
+and key (Apache opens neither for -t; the module only checks that the paths exist); every
+vhost has stapling on, a chain file and its own name on one of 10 ports. The module runs as
+Ansible runs it on a host: a fresh Python process, so its start and imports are counted.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import collection_path  # noqa: E402
+from lab import STAPLING_GLOBAL, ApacheSandbox, PKI  # noqa: E402
+from lab.procs import free_port  # noqa: E402
+
+
+def build(work, vhosts, files):
+    pki = PKI.create(os.path.join(work, "pki"), "http://ocsp.bench.test/")
+    leaf = pki.certs["good"]
+    sandbox = ApacheSandbox(work)
+    sandbox.set_global(STAPLING_GLOBAL)
+    ports = [free_port() for _i in range(10)]
+    sandbox.ports.update(ports)
+    sandbox._write_ports()
+    per_file = vhosts // files
+    for f in range(files):
+        chunk = []
+        for i in range(f * per_file, (f + 1) * per_file):
+            chunk.append("<VirtualHost 127.0.0.1:{port}>\n  ServerName v{i}.bench.test\n  ServerAlias www.v{i}.bench.test\n"
+                         "  SSLEngine on\n  SSLCertificateFile {cert}\n  SSLCertificateKeyFile {key}\n"
+                         "  SSLCertificateChainFile {chain}\n  SSLUseStapling on\n</VirtualHost>\n".format(
+                             port=ports[i % 10], i=i, cert=leaf.cert_path, key=leaf.key_path, chain=leaf.chain_path))
+        sandbox.write_conf("sites-enabled/bench{0:03d}.conf".format(f), "".join(chunk))
+    return sandbox
+
+
+def time_module(sandbox, work):
+    args = os.path.join(work, "args.json")
+    with open(args, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": {"server_root": sandbox.confdir}}, f)
+    env = dict(os.environ, PYTHONPATH=collection_path.ensure())
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ocsp.stapling.plugins.modules.apache_info", args],
+                          stdout=subprocess.PIPE, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    result = json.loads(proc.stdout)
+    assert not result.get("failed"), result.get("msg")
+    return elapsed, len(result["vhosts"]), len(result["problems"])
+
+
+def time_dump(sandbox):
+    start = time.perf_counter()
+    proc = sandbox.ctl("-t", "-D", "DUMP_VHOSTS")
+    assert proc.returncode == 0, proc.stdout
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vhosts", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-apache-") as work:
+        sandbox = build(work, args.vhosts, args.files)
+        runs = [time_module(sandbox, work) for _r in range(args.repeat)]
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+        dump = min(time_dump(sandbox) for _r in range(args.repeat))
+    best = min(r[0] for r in runs)
+    found, problems = runs[0][1], runs[0][2]
+    rows = [
+        "| what ({0} TLS vhosts in {1} included files) | wall time | peak RSS | vhosts |".format(args.vhosts, args.files),
+        "|---|---|---|---|",
+        "| `ocsp.stapling.apache_info` (whole module process, best of {0}; runs -V, one configtest with DUMP_MODULES and DUMP_VHOSTS, ldd, "
+        "openssl itself) | {1:.3f} s | {2:.0f} MB | {3} (problems: {4}) |".format(args.repeat, best, peak_mb, found, problems),
+        "| `apache2ctl -t -D DUMP_VHOSTS` alone (reference) | {0:.3f} s | - | - |".format(dump),
+    ]
+    table = "\n".join(rows)
+    note = "\nMeasured {0} on {1} ({2} cores), Python {3}. Target: at most 0.5 s and under 100 MB.\n".format(
+        time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), platform.python_version())
+    with open(os.path.join(HERE, "results.md"), "w") as f:
+        f.write(table + "\n" + note)
+    print(table + "\n" + note)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to ocsp.stapling: what Apache httpd is on this host (binary, versions, modules, OpenSSL, layout).
+
+Commands run through a ``run(argv, env) -> (rc, out, err)`` callable (the module passes
+``module.run_command``; tests pass recorded outputs), never a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible.module_utils.compat.version import LooseVersion
+
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import ConfigReader, stapling_view
+from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+
+CONTROL_BINARIES = ("apache2ctl", "apachectl", "httpd", "apache2")
+_EXPORT = re.compile(r"^\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_OPENSSL_LIB = re.compile(rb"OpenSSL (\d+\.\d+\.\d+[a-z]?(?:-[a-z0-9]+)?)\s+\d{1,2} [A-Z][a-z]{2} \d{4}")
+
+
+def parse_envvars(text, initial=None):
+    """Debian's envvars: ``export NAME=value`` lines, with $VAR / ${VAR} from earlier lines. Not run as a shell."""
+    env = dict(initial or {})
+    for line in text.splitlines():
+        match = _EXPORT.match(line)
+        if not match:
+            continue
+        value = match.group(2).strip()
+        if value[:1] in "\"'" and value[-1:] == value[:1]:
+            value = value[1:-1]
+        value = re.sub(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)",
+                       lambda m: env.get(m.group(1) or m.group(2), ""), value)
+        env[match.group(1)] = value
+    return env
+
+
+def parse_version(text):
+    """(version, raw) from ``-v`` output: 'Server version: Apache/2.4.71 (Debian)'."""
+    match = re.search(r"Server version:\s*(Apache/(\d+\.\d+\.\d+)\S*(?: \([^)]*\))?)", text)
+    if not match:
+        raise StaplingError("cannot read the Apache version from: {0!r}".format(text.strip()[:200]))
+    return match.group(2), match.group(1)
+
+
+def parse_compile_settings(text):
+    """``-V``: the 'Server MPM' line and -D NAME[="value"] settings."""
+    settings = {}
+    mpm = None
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"Server MPM:\s*(\S+)", line)
+        if m:
+            mpm = m.group(1).lower()
+        m = re.match(r"-D\s+([A-Z0-9_]+)(?:=\"?(.*?)\"?)?$", line)
+        if m:
+            settings[m.group(1)] = m.group(2) if m.group(2) is not None else True
+    return mpm, settings
+
+
+def parse_modules(text):
+    """``-M`` / ``-t -D DUMP_MODULES``: 'ssl_module (shared)' lines."""
+    return sorted(set(re.findall(r"^\s*([a-z0-9_]+_module) \((?:static|shared)\)", text, re.M)))
+
+
+def parse_dump_vhosts(text):
+    """``-t -D DUMP_VHOSTS``: [(address:port, server name, file, line)]."""
+    out = []
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"^(\S+:\d+)\s+is a NameVirtualHost", line)
+        if m:
+            current = m.group(1)
+            continue
+        m = re.match(r"^\s+(?:default server|port \d+ namevhost)\s+(\S+)\s+\((.+):(\d+)\)", line)
+        if m and current:
+            out.append({"address": current, "server_name": m.group(1), "file": m.group(2), "line": int(m.group(3))})
+            continue
+        m = re.match(r"^(\S+:\d+)\s+(\S+)\s+\((.+):(\d+)\)", line)
+        if m:
+            out.append({"address": m.group(1), "server_name": m.group(2), "file": m.group(3), "line": int(m.group(4))})
+    # A name-based port lists its first vhost twice ("default server" and "namevhost").
+    seen, unique = set(), []
+    for entry in out:
+        key = (entry["address"], entry["file"], entry["line"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def openssl_version_of_library(path):
+    """The OpenSSL version string embedded in a libcrypto/libssl file, or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (IOError, OSError):
+        return None
+    match = _OPENSSL_LIB.search(data)
+    return match.group(1).decode("ascii") if match else None
+
+
+def linked_openssl(run, mod_ssl_path, ldd):
+    """(version, library path) of the OpenSSL that mod_ssl.so links, via ldd."""
+    if not mod_ssl_path or not ldd or not os.path.exists(mod_ssl_path):
+        return None, None
+    rc, out, err = run([ldd, mod_ssl_path], None)
+    if rc != 0:
+        return None, None
+    libs = re.findall(r"(libcrypto\.so\S*|libssl\.so\S*) => (\S+)", out)
+    for name, path in sorted(libs, key=lambda x: not x[0].startswith("libcrypto")):
+        version = openssl_version_of_library(path)
+        if version:
+            return version, path
+    return None, None
+
+
+def detect_layout(server_root, config_file, control, env):
+    root = server_root or ""
+    if os.path.exists(os.path.join(root, "envvars")) and os.path.isdir(os.path.join(root, "mods-enabled")):
+        return {"family": "debian", "server_root": root, "global_snippet_dir": os.path.join(root, "conf-available"),
+                "global_snippet_enable": "a2enconf", "run_dir": env.get("APACHE_RUN_DIR", "/var/run/apache2"),
+                "service": "apache2", "envvars": os.path.join(root, "envvars")}
+    if os.path.isdir(os.path.join(root, "conf.modules.d")):
+        return {"family": "redhat", "server_root": root, "global_snippet_dir": os.path.join(root, "conf.d"),
+                "global_snippet_enable": None, "run_dir": "/run/httpd", "service": "httpd", "envvars": None}
+    if os.path.basename(os.path.normpath(root)) == "apache2" and os.path.exists(os.path.join(root, "httpd.conf")):
+        return {"family": "suse", "server_root": root, "global_snippet_dir": os.path.join(root, "conf.d"),
+                "global_snippet_enable": None, "run_dir": "/var/lib/apache2", "service": "apache2", "envvars": None}
+    return {"family": "custom", "server_root": root, "global_snippet_dir": os.path.dirname(config_file or root),
+            "global_snippet_enable": None, "run_dir": None, "service": None, "envvars": None}
+
+
+def _older(found, minimum):
+    try:
+        return LooseVersion(found) < LooseVersion(minimum)
+    except TypeError:  # e.g. '3.0.0-alpha1' against '0.9.8h': compare the numeric part
+        return LooseVersion(re.sub(r"[^0-9.].*$", "", found)) < LooseVersion(re.sub(r"[^0-9.].*$", "", minimum))
+
+
+def capabilities(version, modules, mod_ssl_openssl):
+    v = LooseVersion(version)
+    ssl = {"ok": False, "reason": None, "warning": None}
+    if v < LooseVersion("2.3.3"):
+        ssl["reason"] = "Apache {0} is older than 2.3.3, the first with OCSP stapling".format(version)
+    elif "ssl_module" not in modules:
+        ssl["reason"] = "mod_ssl (ssl_module) is not loaded; Debian: a2enmod ssl"
+    elif mod_ssl_openssl and _older(mod_ssl_openssl, "0.9.8h"):
+        ssl["reason"] = "mod_ssl links OpenSSL {0}, older than 0.9.8h".format(mod_ssl_openssl)
+    else:
+        ssl["ok"] = True
+        if v < LooseVersion("2.4.13"):
+            ssl["warning"] = "Apache {0} is older than 2.4.13: mod_ssl stapling had known bugs there".format(version)
+    md = {"ok": False, "reason": None}
+    if v < LooseVersion("2.4.42"):
+        md["reason"] = "Apache {0} is older than 2.4.42, the first with MDStapling".format(version)
+    elif "md_module" not in modules:
+        md["reason"] = "mod_md (md_module) is not loaded; Debian: a2enmod md"
+    else:
+        md["ok"] = True
+    return {"mod_ssl_stapling": ssl, "mod_md_stapling": md}
+
+
+def _server_binary(control, env):
+    name = os.path.basename(control)
+    directory = os.path.dirname(control)
+    if name in ("apache2ctl", "apachectl"):
+        for candidate in (env.get("APACHE_HTTPD"), os.path.join(directory, "apache2"), os.path.join(directory, "httpd"),
+                          "/usr/sbin/apache2", "/usr/sbin/httpd"):
+            if candidate and os.path.exists(candidate):
+                return candidate
+        raise StaplingError("found {0} but no server binary (apache2/httpd) beside it; set binary to the server "
+                            "binary".format(control))
+    return control
+
+
+def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=None, base_env=None, defines=()):
+    """Everything apache_info returns. ``control`` is the binary found or given."""
+    env = dict(base_env or {})
+    confdir = env.get("APACHE_CONFDIR") or server_root
+    if confdir is None and os.path.basename(control) in ("apache2ctl", "apache2"):
+        confdir = "/etc/apache2"
+    if confdir and os.path.exists(os.path.join(confdir, "envvars")):
+        try:
+            with open(os.path.join(confdir, "envvars")) as f:
+                env = parse_envvars(f.read(), dict(env, APACHE_CONFDIR=confdir))
+        except (IOError, OSError) as exc:
+            raise StaplingError("cannot read {0}/envvars: {1}".format(confdir, exc))
+    server = _server_binary(control, env)
+    base = [server]
+    # -V carries the version line too: one process instead of two.
+    rc, vout, err = run(base + ["-V"], env)
+    if rc != 0:
+        raise StaplingError("{0} -V failed (rc={1}): {2}".format(server, rc, (err or vout).strip()[:300]))
+    version, version_raw = parse_version(vout)
+    mpm, settings = parse_compile_settings(vout)
+    server_root = server_root or (confdir if confdir and os.path.basename(control) in ("apache2ctl", "apache2") else None) \
+        or settings.get("HTTPD_ROOT") or "/etc/httpd"
+    config_file = config_file or settings.get("SERVER_CONFIG_FILE") or "conf/httpd.conf"
+    if not os.path.isabs(config_file):
+        config_file = os.path.join(server_root, config_file)
+    args = ["-d", server_root, "-f", config_file]
+    for name in defines:
+        args += ["-D", name]
+    # Apache's own view in one configtest run: its module list and its vhost dump.
+    rc, dout, derr = run(base + args + ["-t", "-D", "DUMP_MODULES", "-D", "DUMP_VHOSTS"], env)
+    problems = []
+    if rc == 0:
+        modules = parse_modules(dout)
+        dump = parse_dump_vhosts(dout)
+    else:
+        modules, dump = [], None
+        problems.append({"code": "configtest_failed", "severity": "error", "file": None, "line": None,
+                         "msg": "Apache rejects the configuration: {0}".format((derr or dout).strip()[:500])})
+    reader = ConfigReader(server_root, modules=modules, version=version, env=env, defines=defines)
+    reader.read(config_file)
+    if not modules:
+        modules = sorted(m for m in reader.modules if m.endswith("_module"))
+    global_stapling, vhosts = stapling_view(reader)
+    problems.extend(reader.problems)
+    mod_ssl_path = next((p for m, p in reader.load_modules if m == "ssl_module"), None)
+    ssl_version, ssl_lib = linked_openssl(run, mod_ssl_path, ldd)
+    cli_version = cli_raw = None
+    if openssl:
+        rc, oout, err = run([openssl, "version"], env)
+        m = re.search(r"OpenSSL (\S+)", oout or "")
+        if rc == 0 and m:
+            cli_version, cli_raw = m.group(1), oout.strip()
+    cross_check = {"ran": dump is not None, "apache_vhosts": len(dump) if dump is not None else None, "disagreements": 0}
+    if dump is not None:
+        ours = set((os.path.realpath(v["file"]), v["line"]) for v in vhosts)
+        theirs = set((os.path.realpath(d["file"]), d["line"]) for d in dump)
+        for f, line in sorted(theirs - ours):
+            problems.append({"code": "vhost_not_read", "severity": "warning", "file": f, "line": line,
+                             "msg": "Apache has a vhost at {0}:{1} that this reader did not find".format(f, line)})
+        for f, line in sorted(ours - theirs):
+            problems.append({"code": "vhost_not_in_dump", "severity": "warning", "file": f, "line": line,
+                             "msg": "this reader found a vhost at {0}:{1} that Apache's DUMP_VHOSTS does not list".format(
+                                 f, line)})
+        cross_check["disagreements"] = len(theirs ^ ours)
+    module_set = set(modules)
+    return {
+        "apache": {"version": version, "version_raw": version_raw, "mpm": mpm, "binary": control, "server_binary": server,
+                   "compile_settings": settings, "modules": modules,
+                   "ssl_module": "ssl_module" in module_set, "socache_shmcb_module": "socache_shmcb_module" in module_set,
+                   "md_module": "md_module" in module_set, "watchdog_module": "watchdog_module" in module_set},
+        "openssl": {"cli_version": cli_version, "cli_version_raw": cli_raw, "mod_ssl_version": ssl_version,
+                    "mod_ssl_library": ssl_lib, "mod_ssl_path": mod_ssl_path},
+        "capabilities": capabilities(version, module_set, ssl_version),
+        "layout": dict(detect_layout(server_root, config_file, control, env), config_file=config_file),
+        "global_stapling": global_stapling,
+        "vhosts": vhosts,
+        "cross_check": cross_check,
+        "problems": problems,
+        "files_read": reader.files,
+    }

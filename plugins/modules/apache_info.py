@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: apache_info
+short_description: Apache httpd as Apache sees it, for OCSP stapling
+version_added: 0.1.0
+description:
+  - Finds the Apache binary and reports its version, MPM, compile-time settings and loaded modules, the OpenSSL of the
+    command line and, separately, the OpenSSL library mod_ssl really links, whether the host can staple with mod_ssl
+    and with mod_md, the layout (Debian, Red Hat, SUSE, custom), every virtual host with its names, addresses and
+    certificate, chain, CA and key file paths, and the stapling directives in force.
+  - Reads the configuration as Apache does (Include and IncludeOptional with globs and directories, Define and
+    C(${VAR}) including Debian's C(envvars), IfModule, IfDefine, IfVersion, IfFile), and cross-checks the vhost list
+    with Apache's own C(-t -D DUMP_VHOSTS).
+  - Changes nothing. Never reads key files, only reports their paths.
+author:
+  - ocsp.stapling developers (@ocsp-stapling)
+extends_documentation_fragment:
+  - ocsp.stapling._attributes
+  - ocsp.stapling._attributes.info_module
+options:
+  binary:
+    description:
+      - Control or server binary (C(apache2ctl), C(apachectl), C(httpd), C(apache2)). Found on the PATH when absent.
+    type: path
+  server_root:
+    description:
+      - ServerRoot (and, on Debian, the C(APACHE_CONFDIR) holding C(envvars)). From the binary's compile-time
+        C(HTTPD_ROOT) (or C(/etc/apache2) on Debian) when absent.
+      - Point it at a copy of C(/etc/apache2) to inspect a second Debian instance.
+    type: path
+  config_file:
+    description: Main configuration file, relative to O(server_root) or absolute. From C(SERVER_CONFIG_FILE) when absent.
+    type: path
+  defines:
+    description:
+      - Names the service passes to Apache with C(-D) (SUSE's C(APACHE_SERVER_FLAGS), for example V(SSL)), used for
+        C(<IfDefine>) and passed to the binary's own checks.
+    type: list
+    elements: str
+    default: []
+notes:
+  - C(<Macro>)/C(Use) are reported in RV(problems), not expanded.
+"""
+
+EXAMPLES = r"""
+- name: Know the web server
+  ocsp.stapling.apache_info:
+  register: apache_facts
+
+- name: A second Debian instance with its own APACHE_CONFDIR
+  ocsp.stapling.apache_info:
+    server_root: /etc/apache2-staging
+
+- name: Refuse hosts that cannot staple
+  ansible.builtin.assert:
+    that: apache_facts.capabilities.mod_ssl_stapling.ok
+    fail_msg: "{{ apache_facts.capabilities.mod_ssl_stapling.reason }}"
+
+- name: Inspect the certificates Apache serves
+  ocsp.stapling.ocsp_responder_info:
+    vhosts: "{{ apache_facts.vhosts }}"
+"""
+
+RETURN = r"""
+apache:
+  description: The server.
+  returned: always
+  type: dict
+  sample: {"version": "2.4.71", "version_raw": "Apache/2.4.71 (Debian)", "mpm": "event", "binary": "/usr/sbin/apache2ctl",
+           "server_binary": "/usr/sbin/apache2", "modules": ["ssl_module", "socache_shmcb_module"], "ssl_module": true,
+           "socache_shmcb_module": true, "md_module": false, "watchdog_module": false,
+           "compile_settings": {"HTTPD_ROOT": "/etc/apache2", "SERVER_CONFIG_FILE": "apache2.conf"}}
+openssl:
+  description: C(cli_version) (C(openssl version)) and C(mod_ssl_version), the library mod_ssl links, with its path.
+  returned: always
+  type: dict
+  sample: {"cli_version": "3.0.19", "cli_version_raw": "OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)",
+           "mod_ssl_version": "3.0.19", "mod_ssl_library": "/lib/x86_64-linux-gnu/libcrypto.so.3",
+           "mod_ssl_path": "/usr/lib/apache2/modules/mod_ssl.so"}
+capabilities:
+  description: C(mod_ssl_stapling) and C(mod_md_stapling), each with C(ok) and C(reason) (and C(warning) for mod_ssl).
+  returned: always
+  type: dict
+  sample: {"mod_ssl_stapling": {"ok": true, "reason": null, "warning": null},
+           "mod_md_stapling": {"ok": false, "reason": "mod_md (md_module) is not loaded; Debian: a2enmod md"}}
+layout:
+  description: C(family), C(server_root), C(config_file), C(global_snippet_dir), C(global_snippet_enable), C(run_dir),
+    C(service), C(envvars).
+  returned: always
+  type: dict
+  sample: {"family": "debian", "server_root": "/etc/apache2", "config_file": "/etc/apache2/apache2.conf",
+           "global_snippet_dir": "/etc/apache2/conf-available", "global_snippet_enable": "a2enconf",
+           "run_dir": "/var/run/apache2", "service": "apache2", "envvars": "/etc/apache2/envvars"}
+global_stapling:
+  description: Stapling directives of the global server config, by name, each with C(args), C(value), C(file), C(line).
+  returned: always
+  type: dict
+  sample: {"SSLStaplingCache": {"name": "SSLStaplingCache", "args": ["shmcb:/var/run/apache2/ssl_stapling(32768)"],
+           "value": "shmcb:/var/run/apache2/ssl_stapling(32768)", "file": "/etc/apache2/conf-enabled/stapling.conf",
+           "line": 2}}
+vhosts:
+  description: Every virtual host, in configuration order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: File of the C(<VirtualHost>) line.
+      type: str
+      returned: always
+      sample: /etc/apache2/sites-enabled/www.conf
+    line:
+      description: Its line.
+      type: int
+      returned: always
+      sample: 1
+    addresses:
+      description: The C(<VirtualHost>) addresses.
+      type: list
+      elements: str
+      returned: always
+      sample: ["*:443"]
+    server_name:
+      description: ServerName, or V(null).
+      type: str
+      returned: always
+      sample: www.example.org
+    server_aliases:
+      description: ServerAlias names.
+      type: list
+      elements: str
+      returned: always
+      sample: [example.org]
+    tls:
+      description: Whether C(SSLEngine on) is in force.
+      type: bool
+      returned: always
+      sample: true
+    certificate_file:
+      description: SSLCertificateFile (absolute path), or V(null).
+      type: str
+      returned: always
+      sample: /etc/ssl/certs/www.pem
+    certificate_chain_file:
+      description: SSLCertificateChainFile, or V(null).
+      type: str
+      returned: always
+      sample: null
+    ca_certificate_file:
+      description: SSLCACertificateFile, or V(null).
+      type: str
+      returned: always
+      sample: null
+    key_file:
+      description: SSLCertificateKeyFile path (never its content), or V(null).
+      type: str
+      returned: always
+      sample: /etc/ssl/private/www.key
+    stapling:
+      description:
+        - C(enabled) (C(SSLUseStapling on) in force on a TLS vhost), C(directives) in force by name with their values, own
+          or inherited from the global server config, and the names of the C(inherited) ones (their file and line are in
+          RV(global_stapling)).
+      type: dict
+      returned: always
+      sample: {"enabled": true, "directives": {"SSLUseStapling": "on", "SSLStaplingCache": "shmcb:/run/x(32768)"},
+               "inherited": ["SSLStaplingCache"]}
+cross_check:
+  description:
+    - Whether Apache's own C(-t -D DUMP_VHOSTS) ran (C(ran)), how many vhosts it lists (C(apache_vhosts)), and how many
+      differ from this reading (C(disagreements)); each difference is in RV(problems).
+  returned: always
+  type: dict
+  sample: {"ran": true, "apache_vhosts": 12, "disagreements": 0}
+problems:
+  description:
+    - Structured findings, each with C(code), C(severity), C(msg), C(file), C(line). Codes include C(cache_in_vhost),
+      C(stapling_without_cache), C(cache_module_missing), C(missing_file), C(undefined_variable), C(macro_not_expanded),
+      C(vhost_not_read), C(vhost_not_in_dump), C(configtest_failed).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"code": "cache_in_vhost", "severity": "error", "file": "/etc/apache2/sites-enabled/www.conf", "line": 7,
+            "msg": "SSLStaplingCache inside <VirtualHost> ..."}]
+files_read:
+  description: Configuration files read, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/apache2/apache2.conf]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import CONTROL_BINARIES, gather
+from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            binary=dict(type="path"),
+            server_root=dict(type="path"),
+            config_file=dict(type="path"),
+            defines=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    binary = p["binary"]
+    if binary:
+        if not os.path.exists(binary):
+            module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or apache2".format(
+                binary))
+    else:
+        for name in CONTROL_BINARIES:
+            binary = module.get_bin_path(name, opt_dirs=["/usr/sbin", "/usr/local/apache2/bin"])
+            if binary:
+                break
+        if not binary:
+            module.fail_json(msg="no Apache binary found ({0}) on PATH or in /usr/sbin; install Apache or set "
+                                 "binary".format(", ".join(CONTROL_BINARIES)))
+
+    def run(argv, env):
+        environ = {"LC_ALL": "C"}
+        if env:
+            environ.update(env)
+        return module.run_command(argv, environ_update=environ)
+
+    base_env = {}
+    if p["server_root"] and os.path.exists(os.path.join(p["server_root"], "envvars")):
+        base_env["APACHE_CONFDIR"] = p["server_root"]
+    elif os.environ.get("APACHE_CONFDIR"):
+        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
+    try:
+        facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"],
+                       openssl=module.get_bin_path("openssl"), ldd=module.get_bin_path("ldd"), base_env=base_env,
+                       defines=p["defines"])
+    except StaplingError as exc:
+        module.fail_json(msg=exc.msg)
+    for problem in facts["problems"]:
+        if problem["severity"] == "error":
+            module.warn("{0}{1}: {2}".format(problem["file"] or "", ":" + str(problem["line"]) if problem["line"] else "",
+                                             problem["msg"]))
+    warning = facts["capabilities"]["mod_ssl_stapling"].get("warning")
+    if warning:
+        module.warn(warning)
+    module.exit_json(changed=False, **facts)
+
+
+if __name__ == "__main__":
+    main()

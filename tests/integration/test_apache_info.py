@@ -1,0 +1,95 @@
+"""ocsp.stapling.apache_info through ansible-playbook, against Debian's real apache2 in a sandbox."""
+
+import re
+
+from lab import STAPLING_GLOBAL
+from lab.procs import free_port
+
+MODULE = "ocsp.stapling.apache_info"
+
+
+def build(apache_sandbox, lab):
+    pki = lab.pki.certs
+    s = apache_sandbox
+    s.set_global(STAPLING_GLOBAL)
+    shared = free_port()
+    s.add_vhost("good", pki["good"].cert_path, pki["good"].key_path, chain_path=pki["good"].chain_path,
+                port=shared, server_name="good.lab.test", aliases=("www.good.lab.test",),
+                directives=["SSLUseStapling on"])
+    s.add_vhost("nochain", pki["no_uri"].fullchain_path, pki["no_uri"].key_path, port=shared,
+                server_name="nochain.lab.test", directives=["SSLUseStapling off"])
+    s.add_vhost("inherits", pki["revoked"].cert_path, pki["revoked"].key_path, ca_path=lab.pki.ca_bundle_path,
+                server_name="inherits.lab.test")
+    s.set_global(STAPLING_GLOBAL + "SSLUseStapling on\n", name="zz-lab-stapling")
+    v6 = free_port()
+    s.write_conf("sites-enabled/v6.conf", "Listen [::1]:{0}\n<VirtualHost [::1]:{0}>\n  ServerName v6.lab.test\n"
+                 "  SSLEngine on\n  SSLCertificateFile {1}\n  SSLCertificateKeyFile {2}\n"
+                 "  SSLCertificateChainFile {3}\n</VirtualHost>\n".format(
+                     v6, pki["must_staple"].cert_path, pki["must_staple"].key_path, pki["must_staple"].chain_path))
+    star = free_port()
+    s.ports.add(star)
+    s.write_conf("sites-enabled/star.conf", "<VirtualHost *:{0}>\n  ServerName star.lab.test\n</VirtualHost>\n".format(star))
+    s._write_ports()
+    return shared, v6, star
+
+
+def test_reports_the_sandbox_as_apache_sees_it(run_module, apache_sandbox, lab):
+    shared, v6, star = build(apache_sandbox, lab)
+    ok, out = apache_sandbox.configtest()
+    assert ok, out
+    apache_sandbox.start()
+    result = run_module(MODULE, {"server_root": apache_sandbox.confdir}, check=True)
+    assert not result["failed"], result["_output"]
+    assert result["changed"] is False
+    # Versions: the binary's, and mod_ssl's OpenSSL as Apache itself announces it (AH00489).
+    version = re.search(r"Apache/(\d+\.\d+\.\d+) \(Debian\) OpenSSL/(\S+) configured", apache_sandbox.log_text())
+    assert result["apache"]["version"] == version.group(1)
+    assert result["openssl"]["mod_ssl_version"] == version.group(2), result["openssl"]
+    assert result["apache"]["mpm"] == "event" and result["apache"]["ssl_module"] and result["apache"]["socache_shmcb_module"]
+    assert result["capabilities"]["mod_ssl_stapling"]["ok"] is True
+    layout = result["layout"]
+    assert layout["family"] == "debian" and layout["run_dir"] == apache_sandbox.run_dir
+    assert layout["global_snippet_enable"] == "a2enconf" and layout["service"] == "apache2"
+    # Every vhost, with what it serves and the stapling in force.
+    by_name = {v["server_name"]: v for v in result["vhosts"]}
+    assert sorted(by_name) == ["good.lab.test", "inherits.lab.test", "nochain.lab.test", "star.lab.test", "v6.lab.test"]
+    good = by_name["good.lab.test"]
+    assert good["addresses"] == ["127.0.0.1:{0}".format(shared)] and good["server_aliases"] == ["www.good.lab.test"]
+    assert good["certificate_chain_file"] == lab.pki.certs["good"].chain_path and good["tls"]
+    assert good["key_file"] == lab.pki.certs["good"].key_path
+    assert by_name["v6.lab.test"]["addresses"] == ["[::1]:{0}".format(v6)]
+    assert by_name["star.lab.test"]["tls"] is False and by_name["star.lab.test"]["addresses"] == ["*:{0}".format(star)]
+    assert by_name["inherits.lab.test"]["ca_certificate_file"] == lab.pki.ca_bundle_path
+    enabled = {n: v["stapling"]["enabled"] for n, v in by_name.items()}
+    assert enabled == {"good.lab.test": True, "nochain.lab.test": False, "inherits.lab.test": True,
+                       "star.lab.test": False, "v6.lab.test": True}
+    inherits = by_name["inherits.lab.test"]["stapling"]
+    assert inherits["directives"]["SSLUseStapling"] == "on"
+    assert {"SSLUseStapling", "SSLStaplingCache"} <= set(inherits["inherited"])
+    assert "SSLUseStapling" not in by_name["good.lab.test"]["stapling"]["inherited"]
+    assert result["global_stapling"]["SSLStaplingCache"]["file"].endswith("conf-enabled/zz-lab-stapling.conf")
+    # Apache's own dump agrees: nothing missed, nothing invented.
+    assert result["problems"] == [], result["problems"]
+    assert result["cross_check"] == {"ran": True, "apache_vhosts": 5, "disagreements": 0}
+    assert "key material" not in result["_output"] and "PRIVATE KEY" not in result["_output"]
+
+
+def test_misplaced_cache_and_missing_include(run_module, apache_sandbox, lab):
+    pki = lab.pki.certs
+    apache_sandbox.add_vhost("bad", pki["good"].cert_path, pki["good"].key_path,
+                             directives=["SSLUseStapling on", "SSLStaplingCache shmcb:/tmp/x(32768)"])
+    result = run_module(MODULE, {"server_root": apache_sandbox.confdir})
+    assert not result["failed"], result["_output"]
+    codes = sorted(p["code"] for p in result["problems"])
+    assert "cache_in_vhost" in codes and "configtest_failed" in codes, result["problems"]
+    assert any("AH00526" in p["msg"] or "not allowed" in p["msg"] for p in result["problems"]
+               if p["code"] == "configtest_failed")
+    apache_sandbox.write_conf("conf-enabled/zz-include.conf", "Include /nonexistent/ocsp-stapling.conf\n")
+    broken = run_module(MODULE, {"server_root": apache_sandbox.confdir})
+    assert broken["failed"]
+    assert "zz-include.conf:1: Include /nonexistent/ocsp-stapling.conf does not exist" in broken["msg"]
+
+
+def test_binary_missing(run_module):
+    result = run_module(MODULE, {"binary": "/nonexistent/apache2ctl"})
+    assert result["failed"] and "/nonexistent/apache2ctl does not exist" in result["msg"]
