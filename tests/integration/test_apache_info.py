@@ -93,3 +93,28 @@ def test_misplaced_cache_and_missing_include(run_module, apache_sandbox, lab):
 def test_binary_missing(run_module):
     result = run_module(MODULE, {"binary": "/nonexistent/apache2ctl"})
     assert result["failed"] and "/nonexistent/apache2ctl does not exist" in result["msg"]
+
+
+def test_facts_flow_into_responder_info(run_playbook, lab):
+    """apache_info's vhost list is what ocsp_responder_info takes, unchanged, in one play."""
+    play = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: facts
+      ocsp.stapling.apache_info:
+        server_root: {confdir}
+      register: apache_facts
+    - name: responders
+      ocsp.stapling.ocsp_responder_info:
+        vhosts: "{{{{ apache_facts.vhosts }}}}"
+        probe: true
+""".format(confdir=lab.apache.confdir)
+    rc, results, output = run_playbook(play)
+    assert rc == 0, output
+    responders = [r for r in results if r["task"] == "responders"][0]["result"]
+    by_name = {c["vhosts"][0]["server_name"]: c for c in responders["certificates"]}
+    assert sorted(by_name) == sorted(t["sni"] for t in lab.vhosts.values())
+    assert by_name["good.lab.test"]["probe"]["ok"] is True
+    assert by_name["no-uri.lab.test"]["has_ocsp_uri"] is False
+    assert sorted(e["port"] for e in responders["endpoints"]) == sorted([lab.openssl.port, lab.fault.port])
