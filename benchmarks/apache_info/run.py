@@ -9,11 +9,8 @@ Ansible runs it on a host: a fresh Python process, so its start and imports are 
 """
 
 import argparse
-import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import collection_path  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from common import run_module_process, write_table  # noqa: E402
 from lab import STAPLING_GLOBAL, ApacheSandbox, PKI  # noqa: E402
 from lab.procs import free_port  # noqa: E402
 
@@ -48,16 +46,7 @@ def build(work, vhosts, files):
 
 
 def time_module(sandbox, work):
-    args = os.path.join(work, "args.json")
-    with open(args, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": {"server_root": sandbox.confdir}}, f)
-    env = dict(os.environ, PYTHONPATH=collection_path.ensure())
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ocsp.stapling.plugins.modules.apache_info", args],
-                          stdout=subprocess.PIPE, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    result = json.loads(proc.stdout)
-    assert not result.get("failed"), result.get("msg")
+    elapsed, result = run_module_process("apache_info", {"server_root": sandbox.confdir}, work)
     return elapsed, len(result["vhosts"]), len(result["problems"])
 
 
@@ -88,12 +77,7 @@ def main():
         "openssl itself) | {1:.3f} s | {2:.0f} MB | {3} (problems: {4}) |".format(args.repeat, best, peak_mb, found, problems),
         "| `apache2ctl -t -D DUMP_VHOSTS` alone (reference) | {0:.3f} s | - | - |".format(dump),
     ]
-    table = "\n".join(rows)
-    note = "\nMeasured {0} on {1} ({2} cores), Python {3}. Target: at most 0.5 s and under 100 MB.\n".format(
-        time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), platform.python_version())
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(table + "\n" + note)
-    print(table + "\n" + note)
+    write_table(HERE, rows, "Target: at most 0.5 s and under 100 MB.")
 
 
 if __name__ == "__main__":

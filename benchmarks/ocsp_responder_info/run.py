@@ -8,9 +8,7 @@ file, so its own start-up and imports are counted.
 """
 
 import argparse
-import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -21,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import collection_path  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from common import run_module_process, write_table  # noqa: E402
 from lab.pki import PKI  # noqa: E402
 
 
@@ -37,15 +36,7 @@ def make_certificates(directory, count):
 
 
 def run_module(paths, directory):
-    args = os.path.join(directory, "args.json")
-    with open(args, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": {"certificates": paths, "resolve": False}}, f)
-    env = dict(os.environ, PYTHONPATH=collection_path.ensure())
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ocsp.stapling.plugins.modules.ocsp_responder_info",
-                           args], stdout=subprocess.PIPE, env=env, check=True)
-    elapsed = time.perf_counter() - start
-    result = json.loads(proc.stdout)
+    elapsed, result = run_module_process("ocsp_responder_info", {"certificates": paths, "resolve": False}, directory)
     assert len(result["certificates"]) == len(paths) and not any(c["error"] for c in result["certificates"])
     assert all(c["issuer_found"] for c in result["certificates"])
     return elapsed
@@ -77,12 +68,7 @@ def main():
         "| one `openssl x509 -noout -ocsp_uri` process per certificate | {0:.3f} s | - |".format(openssl_time),
         "| speed-up | {0:.0f}x | |".format(openssl_time / best),
     ]
-    table = "\n".join(rows)
-    note = "\nMeasured {0} on {1} ({2} cores), Python {3}. Targets: at most 0.5 s, at least 100x.\n".format(
-        time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), platform.python_version())
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(table + "\n" + note)
-    print(table + "\n" + note)
+    write_table(HERE, rows, "Targets: at most 0.5 s, at least 100x.")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ measure steady-state verification. The module runs as Ansible runs it: a fresh P
 """
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,25 +18,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import collection_path  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from common import run_module_process, write_table  # noqa: E402
 from lab import STAPLING_GLOBAL, ApacheSandbox, OpensslResponder, PKI  # noqa: E402
 from lab.procs import free_port  # noqa: E402
 
 
 def run_module(targets, directory, tls_versions):
-    args = os.path.join(directory, "args.json")
-    with open(args, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": {"targets": targets, "tls_versions": tls_versions, "concurrency": 32}}, f)
-    env = dict(os.environ, PYTHONPATH=collection_path.ensure())
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.ocsp.stapling.plugins.modules.ocsp_staple_info",
-                           args], stdout=subprocess.PIPE, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    result = json.loads(proc.stdout)
-    assert not result.get("failed"), result.get("msg")
+    elapsed, result = run_module_process("ocsp_staple_info", {"targets": targets, "tls_versions": tls_versions,
+                                                              "concurrency": 32}, directory)
     assert result["summary"]["valid"] == len(targets), result["summary"]
-    handshakes = sum(r["handshakes"] for r in result["results"])
-    return elapsed, handshakes
+    return elapsed, sum(r["handshakes"] for r in result["results"])
 
 
 def run_s_client_loop(targets):
@@ -91,13 +81,8 @@ def main():
         "| loop of `openssl s_client -status` processes (prints, verifies nothing) | {0:.3f} s | {1} | {2:.0f} | 1x |".format(
             loop, n, n / loop),
     ]
-    table = "\n".join(rows)
-    note = "\nMeasured {0} on {1} ({2} cores), Python {3}, Apache 2.4 (Debian) on loopback, concurrency 32. " \
-           "Targets: at most 1 s for 200 vhosts, at least 10x the loop.\n".format(
-               time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), platform.python_version())
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(table + "\n" + note)
-    print(table + "\n" + note)
+    write_table(HERE, rows, "Apache 2.4 (Debian) on loopback, concurrency 32. Targets: at most 1 s for 200 vhosts, "
+                            "at least 10x the loop.")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,41 @@ MODES = ("good", "down", "hang", "http500", "garbage", "trylater", "unauthorized
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class OpensslResponder(object):
+class _Process(object):
+    """A responder process of ours: started with readiness probed, stopped by PID (children too)."""
+
+    pid = None
+    _proc = None
+
+    def _launch(self, argv, log_path, **popen):
+        log = open(log_path, "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen)
+        log.close()
+        self.pid, self._proc = proc.pid, proc
+        try:
+            wait_for_port(self.port, proc=proc)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        kids = children_of(self.pid) if self.pid else []
+        stop_pid(self.pid)
+        for kid in kids:
+            stop_pid(kid)
+        if self._proc is not None:
+            self._proc.poll()
+        self.pid = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class OpensslResponder(_Process):
     """``openssl ocsp`` as a real responder for the intermediate's leaves."""
 
     def __init__(self, pki, workdir, port=None, multi=2, nmin=60):
@@ -53,39 +87,12 @@ class OpensslResponder(object):
         argv = ["openssl", "ocsp", "-index", self.pki.index_path, "-port", str(self.port),
                 "-CA", inter.cert_path, "-rsigner", inter.cert_path, "-rkey", inter.key_path,
                 "-nmin", str(self.nmin), "-multi", str(self.multi), "-ignore_err"]
-        log = open(self.log_path, "ab")
         # No start_new_session: with -multi, openssl makes itself a process-group leader
         # (setpgid), which fails for a session leader and exits 1 right after ACCEPT.
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=self.workdir)
-        log.close()
-        self.pid = proc.pid
-        try:
-            wait_for_port(self.port, proc=proc)
-        except RuntimeError:
-            self.stop()
-            raise
-        self._proc = proc
-        return self
-
-    def stop(self):
-        kids = children_of(self.pid) if self.pid else []
-        stop_pid(self.pid)
-        for kid in kids:
-            stop_pid(kid)
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            proc.poll()
-        self.pid = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self._launch(argv, self.log_path, cwd=self.workdir)
 
 
-class FaultResponder(object):
+class FaultResponder(_Process):
     """Client side of our own fault-mode responder (a separate process)."""
 
     def __init__(self, pki_dir, workdir, port=None, mode="good", validity_minutes=60):
@@ -109,18 +116,8 @@ class FaultResponder(object):
         env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
         argv = [sys.executable, "-m", "lab.responders", "--pki", self.pki_dir, "--port", str(self.port),
                 "--mode", self.initial_mode, "--validity-minutes", str(self.validity_minutes)]
-        log = open(self.log_path, "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
-        log.close()
-        self.pid = proc.pid
-        self._proc = proc
-        try:
-            wait_for_port(self.port, proc=proc)
-        except RuntimeError:
-            self.stop()
-            raise
-        return self
+        # Its own session: a terminal's Ctrl-C in the CLI does not reach it; we stop it by PID.
+        return self._launch(argv, self.log_path, env=env, start_new_session=True)
 
     def _control(self, path):
         with urllib.request.urlopen("http://127.0.0.1:{0}/control/{1}".format(self.port, path), timeout=5) as r:
@@ -134,19 +131,6 @@ class FaultResponder(object):
     def stats(self):
         """{"mode": current, "requests": total OCSP requests, "by_mode": {mode: n}}"""
         return self._control("stats")
-
-    def stop(self):
-        stop_pid(self.pid)
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            proc.poll()
-        self.pid = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 # ---------------------------------------------------------------------------------------
