@@ -1,0 +1,344 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to ocsp.stapling: egress rules to OCSP responders on nftables and iptables.
+
+Our rules live in a chain of our own and are marked with the comment ``ocsp.stapling``;
+the chain is reached by a jump at the top of the host's own output chain(s), because an
+accept in a separate nftables base chain does not override a drop in another one on the
+same hook. Only accepts are added; no policy is ever changed. Commands run through a
+``run(argv, data=None) -> (rc, out, err)`` callable; changes are applied atomically
+(``nft -f -``, ``iptables-restore --noflush``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+
+from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+
+MARK = "ocsp.stapling"
+NFT_CHAIN = "ocsp_stapling_egress"
+IPT_CHAIN = "OCSP-STAPLING"
+
+
+class Rule(object):
+    """One allowed destination: address family, address, TCP port, optional owner uid."""
+
+    __slots__ = ("family", "address", "port", "uid")
+
+    def __init__(self, family, address, port, uid=None):
+        self.family, self.address, self.port, self.uid = family, address, int(port), uid
+
+    @property
+    def key(self):
+        owner = " uid={0}".format(self.uid) if self.uid is not None else ""
+        return "{0} {1} tcp/{2}{3}".format(self.family, self.address, self.port, owner)
+
+    @classmethod
+    def from_key(cls, key):
+        parts = key.split()
+        uid = None
+        if len(parts) == 4 and parts[3].startswith("uid="):
+            uid = int(parts[3][4:])
+        return cls(parts[0], parts[1], int(parts[2].split("/")[1]), uid)
+
+    def as_dict(self):
+        return {"family": self.family, "address": self.address, "port": self.port, "protocol": "tcp", "uid": self.uid}
+
+
+def desired_rules(endpoints, owner_uid=None, resolver=None):
+    """Rules for every resolved address of every endpoint; StaplingError before any change on bad input."""
+    resolver = resolver or _resolve
+    rules, resolved = {}, []
+    for index, ep in enumerate(endpoints):
+        host = ep.get("host")
+        port = ep.get("port", 80)
+        protocol = (ep.get("protocol") or "tcp").lower()
+        if not host:
+            raise StaplingError("endpoints[{0}] has no host; give host (name or address) and port".format(index))
+        if protocol != "tcp":
+            raise StaplingError("endpoints[{0}] ({1}) uses protocol {2}; OCSP over http:// is TCP only".format(
+                index, host, protocol))
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise StaplingError("endpoints[{0}] ({1}) has port {2!r}, not a number".format(index, host, port))
+        if not 0 < port < 65536:
+            raise StaplingError("endpoints[{0}] ({1}) has port {2}, outside 1-65535".format(index, host, port))
+        addresses = resolver(host, port)
+        if not addresses:
+            raise StaplingError("endpoints[{0}]: {1} resolves to no address on this host; fix DNS or give the "
+                                "responder's address".format(index, host))
+        resolved.append({"host": host, "port": port, "addresses": addresses})
+        for address in addresses:
+            family = "ip6" if ipaddress.ip_address(address).version == 6 else "ip"
+            rule = Rule(family, address, port, owner_uid)
+            rules[rule.key] = rule
+    return rules, resolved
+
+
+def _resolve(host, port):
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise StaplingError("cannot resolve OCSP responder host {0} on this host: {1}".format(host, exc))
+    return sorted(set(str(ipaddress.ip_address(i[4][0])) for i in infos))
+
+
+# ------------------------------------------------------------------------------------------
+# nftables
+# ------------------------------------------------------------------------------------------
+
+class Nftables(object):
+    name = "nftables"
+
+    def __init__(self, run, nft):
+        self.run, self.nft = run, nft
+
+    def ruleset(self):
+        rc, out, err = self.run([self.nft, "-j", "list", "ruleset"])
+        if rc != 0:
+            raise StaplingError("nft list ruleset failed: {0}".format(err.strip()))
+        items = json.loads(out).get("nftables", [])
+        tables, chains, rules = [], [], []
+        for item in items:
+            if "table" in item:
+                tables.append(item["table"])
+            elif "chain" in item:
+                chains.append(item["chain"])
+            elif "rule" in item:
+                rules.append(item["rule"])
+        return tables, chains, rules
+
+    @staticmethod
+    def output_chains(chains):
+        """Foreign base chains on the output hook of tables of family inet/ip/ip6."""
+        return [c for c in chains if c.get("hook") == "output" and c.get("type") == "filter"
+                and c.get("family") in ("inet", "ip", "ip6") and c.get("name") != NFT_CHAIN]
+
+    def state(self):
+        """(ours: {key: (family, table, handle)}, jumps: [(family, table, chain, handle)], output chains, our chains)."""
+        tables, chains, rules = self.ruleset()
+        ours, jumps = {}, []
+        our_chains = set((c["family"], c["table"]) for c in chains if c.get("name") == NFT_CHAIN)
+        for r in rules:
+            comment = r.get("comment") or ""
+            if not comment.startswith(MARK):
+                continue
+            if r.get("chain") == NFT_CHAIN:
+                ours.setdefault(comment[len(MARK) + 1:], []).append((r["family"], r["table"], r["handle"]))
+            elif comment == MARK + " jump":
+                jumps.append((r["family"], r["table"], r["chain"], r["handle"]))
+        return ours, jumps, self.output_chains(chains), our_chains
+
+    def plan(self, rules, state="present", purge=False):
+        """(script lines, added keys, removed keys, rules after)."""
+        ours, jumps, outputs, our_chains = self.state()
+        lines, added, removed = [], [], []
+        targets = sorted(set((c["family"], c["table"]) for c in outputs))
+        if state == "absent":
+            for family, table, chain, handle in jumps:
+                lines.append("delete rule {0} {1} {2} handle {3}".format(family, table, chain, handle))
+            for family, table in sorted(our_chains):
+                lines.append("flush chain {0} {1} {2}".format(family, table, NFT_CHAIN))
+                lines.append("delete chain {0} {1} {2}".format(family, table, NFT_CHAIN))
+            removed = sorted(ours)
+            return lines, added, removed, []
+        jumped = set((f, t, c) for f, t, c, _h in jumps)
+        for family, table in targets:
+            if (family, table) not in our_chains:
+                lines.append("add chain {0} {1} {2}".format(family, table, NFT_CHAIN))
+            for chain in sorted(c["name"] for c in outputs if (c["family"], c["table"]) == (family, table)):
+                if (family, table, chain) not in jumped:
+                    lines.append('insert rule {0} {1} {2} jump {3} comment "{4} jump"'.format(
+                        family, table, chain, NFT_CHAIN, MARK))
+            for key, rule in sorted(rules.items()):
+                if family != "inet" and family != rule.family:
+                    continue
+                present = [h for f, t, h in ours.get(key, []) if (f, t) == (family, table)]
+                if not present:
+                    lines.append('add rule {0} {1} {2} {3} comment "{4} {5}"'.format(
+                        family, table, NFT_CHAIN, self._match(rule), MARK, key))
+                    if key not in added:
+                        added.append(key)
+        if purge:
+            for key, places in sorted(ours.items()):
+                if key in rules:
+                    continue
+                for family, table, handle in places:
+                    lines.append("delete rule {0} {1} {2} handle {3}".format(family, table, NFT_CHAIN, handle))
+                removed.append(key)
+        after = sorted(set(rules) | (set() if purge else set(ours))) if targets else sorted(ours)
+        return lines, added, removed, after
+
+    @staticmethod
+    def _match(rule):
+        match = "{0} daddr {1} tcp dport {2}".format(rule.family, rule.address, rule.port)
+        if rule.uid is not None:
+            match = "meta skuid {0} ".format(rule.uid) + match
+        return match + " accept"
+
+    def apply(self, lines):
+        script = "\n".join(lines) + "\n"
+        rc, out, err = self.run([self.nft, "-f", "-"], data=script)
+        if rc != 0:
+            raise StaplingError("nft refused the change (nothing was applied, nft -f is atomic): {0}".format(err.strip()))
+
+    def listing(self):
+        rc, out, err = self.run([self.nft, "list", "ruleset"])
+        return "\n".join(line for line in out.splitlines() if MARK in line or NFT_CHAIN in line) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# iptables (nf_tables or legacy variant: whichever the host's iptables is)
+# ------------------------------------------------------------------------------------------
+
+class Iptables(object):
+    name = "iptables"
+
+    def __init__(self, run, binaries):
+        self.run = run
+        self.bin = binaries  # {"ip": (iptables, iptables-save, iptables-restore), "ip6": (...)}
+
+    def _save(self, family):
+        rc, out, err = self.run([self.bin[family][1], "-t", "filter"])
+        if rc != 0:
+            raise StaplingError("{0} failed: {1}".format(self.bin[family][1], err.strip()))
+        return out
+
+    def state(self):
+        ours, jumps, chain_exists = {}, {}, {}
+        for family in self.bin:
+            text = self._save(family)
+            chain_exists[family] = ":{0} ".format(IPT_CHAIN) in text
+            jumps[family] = any(line.startswith("-A OUTPUT ") and "-j {0}".format(IPT_CHAIN) in line
+                                for line in text.splitlines())
+            for line in text.splitlines():
+                if line.startswith("-A {0} ".format(IPT_CHAIN)) and MARK in line:
+                    key = line.split('--comment "{0} '.format(MARK), 1)[-1].split('"', 1)[0]
+                    ours[key] = family
+        return ours, jumps, chain_exists
+
+    def plan(self, rules, state="present", purge=False):
+        ours, jumps, chain_exists = self.state()
+        if state == "absent":
+            wanted = {}
+        elif purge:
+            wanted = dict(rules)
+        else:
+            wanted = dict(rules)
+            for key in ours:
+                wanted.setdefault(key, Rule.from_key(key))
+        added = sorted(k for k in wanted if k not in ours)
+        removed = sorted(k for k in ours if k not in wanted)
+        scripts = {}
+        for family in self.bin:
+            fam_wanted = sorted(k for k, r in wanted.items() if r.family == family)
+            fam_ours = sorted(k for k, f in ours.items() if f == family)
+            need_chain = state == "present"
+            changed = fam_wanted != fam_ours or need_chain != chain_exists[family] or need_chain != jumps[family]
+            if not changed:
+                continue
+            lines = ["*filter"]
+            if need_chain:
+                lines.append(":{0} - [0:0]".format(IPT_CHAIN))  # declared with --noflush: emptied, then refilled
+                if not jumps[family]:
+                    lines.append('-I OUTPUT 1 -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
+                for key in fam_wanted:
+                    rule = wanted[key]
+                    owner = "-m owner --uid-owner {0} ".format(rule.uid) if rule.uid is not None else ""
+                    lines.append('-A {0} -d {1} -p tcp -m tcp --dport {2} {3}-m comment --comment "{4} {5}" -j ACCEPT'
+                                 .format(IPT_CHAIN, rule.address, rule.port, owner, MARK, key))
+            else:
+                if jumps[family]:
+                    lines.append('-D OUTPUT -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
+                if chain_exists[family]:
+                    lines.append("-F {0}".format(IPT_CHAIN))
+                    lines.append("-X {0}".format(IPT_CHAIN))
+            lines.append("COMMIT")
+            scripts[family] = lines
+        return scripts, added, removed, sorted(wanted)
+
+    def apply(self, scripts):
+        for family, lines in sorted(scripts.items()):
+            rc, out, err = self.run([self.bin[family][2], "--noflush"], data="\n".join(lines) + "\n")
+            if rc != 0:
+                raise StaplingError("{0} refused the change for {1}: {2}".format(self.bin[family][2], family, err.strip()))
+
+    def listing(self):
+        text = ""
+        for family in sorted(self.bin):
+            text += "".join(line + "\n" for line in self._save(family).splitlines()
+                            if IPT_CHAIN in line)
+        return text
+
+
+# ------------------------------------------------------------------------------------------
+# Which firewall does the host use?
+# ------------------------------------------------------------------------------------------
+
+IPTABLES_NFT_CHAINS = ("INPUT", "OUTPUT", "FORWARD")
+
+
+def detect(run, which):
+    """(backend, details): the one firewall active on this host; StaplingError when more than one is."""
+    active, details = [], {}
+    fc = which("firewall-cmd")
+    if fc:
+        rc, out, err = run([fc, "--state"])
+        details["firewalld"] = out.strip() or err.strip()
+        if rc == 0 and "running" in out:
+            active.append("firewalld")
+    ufw = which("ufw")
+    if ufw:
+        rc, out, err = run([ufw, "status"])
+        details["ufw"] = out.splitlines()[0] if out else err.strip()
+        if rc == 0 and "Status: active" in out:
+            active.append("ufw")
+    if not active:
+        nft = which("nft")
+        if nft:
+            tables, chains, rules = Nftables(run, nft).ruleset()
+            outputs = Nftables.output_chains(chains)
+            native = [c for c in outputs if c["name"] not in IPTABLES_NFT_CHAINS]
+            xt = [c for c in outputs if c["name"] in IPTABLES_NFT_CHAINS]
+            details["nftables_output_chains"] = ["{family} {table} {name}".format(**c) for c in outputs]
+            if native:
+                active.append("nftables")
+            if xt and (any(c.get("policy") == "drop" for c in xt) or
+                       any(r.get("chain") in IPTABLES_NFT_CHAINS for r in rules)):
+                active.append("iptables")
+        legacy = which("iptables-legacy-save")
+        if legacy:
+            rc, out, err = run([legacy, "-t", "filter"])
+            lines = [line for line in out.splitlines() if line.startswith("-A ") or
+                     (line.startswith(":") and " ACCEPT " not in line and not line.startswith(":" + IPT_CHAIN))]
+            if rc == 0 and lines:
+                details["iptables_legacy"] = True
+                if "iptables" not in active:
+                    active.append("iptables")
+    if len(active) > 1:
+        raise StaplingError("more than one firewall is active ({0}); set backend to the one that filters this "
+                            "host's egress".format(", ".join(active)))
+    return (active[0] if active else "none"), details
+
+
+def iptables_binaries(which, legacy=False):
+    suffix = "-legacy" if legacy else ""
+    out = {}
+    for family, base in (("ip", "iptables"), ("ip6", "ip6tables")):
+        paths = [which(base + suffix), which(base + suffix + "-save"), which(base + suffix + "-restore")]
+        if all(paths):
+            out[family] = tuple(paths)
+    if "ip" not in out:
+        raise StaplingError("backend iptables needs iptables, iptables-save and iptables-restore; install the "
+                            "iptables package or choose another backend")
+    return out

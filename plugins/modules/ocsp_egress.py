@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ocsp_egress
+short_description: Open firewall egress from the web server to exactly its OCSP responders
+version_added: 0.1.0
+description:
+  - Allows outbound TCP from this host to each resolved address and port of the given OCSP responder endpoints (what
+    M(ocsp.stapling.ocsp_responder_info) returns as RV(ocsp.stapling.ocsp_responder_info#module:endpoints)), and nothing
+    wider; optionally only for the web server's user.
+  - The rules are the collection's own, in a chain of their own marked with the comment C(ocsp.stapling), reached by a
+    jump at the top of the host's own output chain(s). In nftables an accept in a separate base chain does not override
+    a drop in another base chain on the same hook, so the jump goes where the host filters.
+  - Only accept rules and jumps are added; policies and other rules are never changed. Changes are applied atomically.
+  - Backends C(nftables) and C(iptables) (its nf_tables or legacy variant, whichever is in use). C(firewalld) and C(ufw)
+    are detected and refused with a clear message; they are not supported yet.
+author:
+  - ocsp.stapling developers (@ocsp-stapling)
+extends_documentation_fragment:
+  - ocsp.stapling._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  endpoints:
+    description:
+      - Responder endpoints, each with C(host) (name or address) and C(port) (default 80); C(protocol) if given must be
+        C(tcp). Other keys (as M(ocsp.stapling.ocsp_responder_info) returns them) are ignored.
+      - Host names are resolved on this host; every address (IPv4 and IPv6) gets a rule.
+    type: list
+    elements: dict
+    default: []
+  backend:
+    description:
+      - The firewall to use. V(auto) detects the one active and refuses to guess when more than one is.
+      - V(none) (or V(auto) on a host whose egress nothing filters) changes nothing.
+    type: str
+    choices: [auto, nftables, iptables, firewalld, ufw, none]
+    default: auto
+  state:
+    description: V(present) ensures the rules; V(absent) removes every rule, jump and chain of ours.
+    type: str
+    choices: [present, absent]
+    default: present
+  purge:
+    description: With O(state=present), also remove rules of ours for endpoints no longer given (after a certificate renewal).
+    type: bool
+    default: false
+  owner:
+    description: Allow the traffic only for this user (owner match), for example the web server's C(www-data).
+    type: str
+  persist:
+    description:
+      - Make the rules survive a reboot. Not supported yet; V(true) fails with the command to persist them yourself.
+    type: bool
+    default: false
+notes:
+  - Run it with privileges (C(become)).
+"""
+
+EXAMPLES = r"""
+- name: What the served certificates need
+  ocsp.stapling.ocsp_responder_info:
+    vhosts: "{{ apache_facts.vhosts }}"
+  register: ocsp_facts
+
+- name: Open egress to exactly those responders, dropping ours that are no longer needed
+  ocsp.stapling.ocsp_egress:
+    endpoints: "{{ ocsp_facts.endpoints }}"
+    owner: www-data
+    purge: true
+  become: true
+
+- name: Remove everything this collection opened
+  ocsp.stapling.ocsp_egress:
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+backend:
+  description: The backend used (V(none) when nothing filters egress).
+  returned: always
+  type: str
+  sample: nftables
+rules:
+  description: Our rules after the run (predicted in check mode), each with C(family), C(address), C(port), C(protocol), C(uid).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"family": "ip", "address": "192.0.2.10", "port": 80, "protocol": "tcp", "uid": 33}]
+added:
+  description: Keys of the rules added (or that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip 192.0.2.10 tcp/80 uid=33"]
+removed:
+  description: Keys of the rules removed (or that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+resolved:
+  description: Each endpoint with the addresses it resolved to on this host.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample: [{"host": "ocsp.example.org", "port": 80, "addresses": ["192.0.2.10", "2001:db8::10"]}]
+detection:
+  description: What backend detection saw (with O(backend=auto)).
+  returned: when O(backend=auto)
+  type: dict
+  sample: {"nftables_output_chains": ["inet filter output"]}
+"""
+
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
+    Iptables, Nftables, Rule, desired_rules, detect, iptables_binaries,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            endpoints=dict(type="list", elements="dict", default=[]),
+            backend=dict(type="str", default="auto", choices=["auto", "nftables", "iptables", "firewalld", "ufw", "none"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            purge=dict(type="bool", default=False),
+            owner=dict(type="str"),
+            persist=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+
+    def run(argv, data=None):
+        return module.run_command(argv, data=data, binary_data=False, environ_update={"LC_ALL": "C"})
+
+    def which(name):
+        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+
+    result = dict(changed=False, added=[], removed=[], rules=[])
+    try:
+        uid = None
+        if p["owner"]:
+            try:
+                uid = pwd.getpwnam(p["owner"]).pw_uid
+            except KeyError:
+                raise StaplingError("owner {0} is not a user on this host; give the web server's user "
+                                    "(www-data on Debian, apache on RHEL, wwwrun on SUSE)".format(p["owner"]))
+        rules, resolved = ({}, [])
+        if p["state"] == "present":
+            rules, resolved = desired_rules(p["endpoints"], uid)
+            result["resolved"] = resolved
+        backend = p["backend"]
+        if backend == "auto":
+            backend, details = detect(run, which)
+            result["detection"] = details
+        result["backend"] = backend
+        if backend in ("firewalld", "ufw"):
+            raise StaplingError("backend {0} is not supported yet by ocsp_egress (nftables and iptables are); open the "
+                                "responders with {0} itself".format(backend))
+        if backend == "none":
+            result["rules"] = []
+            module.exit_json(**result)
+        if p["persist"]:
+            raise StaplingError("persist: true is not implemented yet for {0}; save the rules with the host's own "
+                                "mechanism (netfilter-persistent save, or nft list ruleset into /etc/nftables.conf)".format(
+                                    backend))
+        if backend == "nftables":
+            nft = which("nft")
+            if not nft:
+                raise StaplingError("backend nftables needs the nft command; install nftables or choose another backend")
+            fw = Nftables(run, nft)
+            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+        else:
+            legacy = bool(result.get("detection", {}).get("iptables_legacy"))
+            fw = Iptables(run, iptables_binaries(which, legacy))
+            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+        before_text = fw.listing()
+        result.update(added=added, removed=removed, changed=bool(change))
+        result["rules"] = [(rules.get(k) or Rule.from_key(k)).as_dict() for k in after]
+        if change and not module.check_mode:
+            fw.apply(change)
+        if module._diff:
+            after_text = fw.listing() if change and not module.check_mode else (
+                before_text if not change else "".join("# would {0}\n".format(line) for line in
+                                                       (change if isinstance(change, list) else
+                                                        [x for lines in change.values() for x in lines])))
+            result["diff"] = {"before": before_text, "after": after_text}
+    except StaplingError as exc:
+        module.fail_json(msg=exc.msg, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
