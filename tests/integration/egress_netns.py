@@ -35,10 +35,11 @@ class Netns(object):
         self.pids.append(proc.pid)
         return proc
 
-    def can_connect(self, port, timeout=0.5):
+    def can_connect(self, port, timeout=0.5, user=None):
         code = "import socket,sys\ntry:\n socket.create_connection(('127.0.0.1',{0}),timeout={1}).close()\n" \
                "except OSError:\n sys.exit(1)\n".format(port, timeout)
-        return self.run([sys.executable, "-c", code]).returncode == 0
+        prefix = ["runuser", "-u", user, "--"] if user else []
+        return self.run(prefix + ["/usr/bin/python3", "-c", code]).returncode == 0
 
     def wait_listening(self, port, timeout=10):
         deadline = time.monotonic() + timeout

@@ -101,6 +101,16 @@ def test_iptables_default_deny(run_playbook, netns, lab):
     assert not netns.can_connect(netns.port)
 
 
+def test_owner_match_allows_only_that_user(run_playbook, netns):
+    netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
+    result = run_in(run_playbook, netns, {"endpoints": [{"host": "127.0.0.1", "port": netns.port}],
+                                          "owner": "www-data"})
+    assert result["changed"] and not result["failed"], result["_output"]
+    assert result["rules"][0]["uid"] == 33
+    assert netns.can_connect(netns.port, user="www-data")
+    assert not netns.can_connect(netns.port)  # root is not the web server
+
+
 def test_bad_input_leaves_nothing(run_playbook, netns):
     netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
     for args, fragment in [
