@@ -18,8 +18,9 @@ description:
     jump at the top of the host's own output chain(s). In nftables an accept in a separate base chain does not override
     a drop in another base chain on the same hook, so the jump goes where the host filters.
   - Only accept rules and jumps are added; policies and other rules are never changed. Changes are applied atomically.
-  - Backends C(nftables) and C(iptables) (its nf_tables or legacy variant, whichever is in use). C(firewalld) and C(ufw)
-    are detected and refused with a clear message; they are not supported yet.
+  - Backends C(nftables), C(iptables) (its nf_tables or legacy variant, whichever is in use) and C(ufw) (rules
+    C(allow out) with the comment C(ocsp.stapling ...), persisted by ufw itself, no owner match). C(firewalld) is
+    detected and refused with a clear message; it is not supported yet.
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
@@ -61,7 +62,8 @@ options:
     type: str
   persist:
     description:
-      - Make the rules survive a reboot. Not supported yet; V(true) fails with the command to persist them yourself.
+      - Make the rules survive a reboot. ufw persists its rules itself (RV(persisted) is V(true)); for nftables and
+        iptables this is not supported yet and V(true) fails with the command to persist them yourself.
     type: bool
     default: false
 notes:
@@ -117,6 +119,11 @@ resolved:
   type: list
   elements: dict
   sample: [{"host": "ocsp.example.org", "port": 80, "addresses": ["192.0.2.10", "2001:db8::10"]}]
+persisted:
+  description: Whether the rules survive a reboot (ufw keeps its rules itself).
+  returned: when O(backend=ufw) or detected as ufw
+  type: bool
+  sample: true
 detection:
   description: What backend detection saw (with O(backend=auto)).
   returned: when O(backend=auto)
@@ -130,8 +137,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
-    Iptables, Nftables, Rule, desired_rules, detect, iptables_binaries,
+    Iptables, Nftables, Rule, Ufw, desired_rules, detect, iptables_binaries,
 )
+
+
+def _lines(change):
+    """The planned change as text lines, whatever the backend's plan looks like."""
+    if isinstance(change, dict):
+        return [line for lines in change.values() for line in lines]
+    return [" ".join(item) if isinstance(item, list) else item for item in change]
 
 
 def main():
@@ -172,13 +186,13 @@ def main():
             backend, details = detect(run, which)
             result["detection"] = details
         result["backend"] = backend
-        if backend in ("firewalld", "ufw"):
-            raise StaplingError("backend {0} is not supported yet by ocsp_egress (nftables and iptables are); open the "
-                                "responders with {0} itself".format(backend))
+        if backend == "firewalld":
+            raise StaplingError("backend firewalld is not supported yet by ocsp_egress (nftables, iptables and ufw are); "
+                                "open the responders with firewalld itself")
         if backend == "none":
             result["rules"] = []
             module.exit_json(**result)
-        if p["persist"]:
+        if p["persist"] and backend != "ufw":
             raise StaplingError("persist: true is not implemented yet for {0}; save the rules with the host's own "
                                 "mechanism (netfilter-persistent save, or nft list ruleset into /etc/nftables.conf)".format(
                                     backend))
@@ -188,6 +202,13 @@ def main():
                 raise StaplingError("backend nftables needs the nft command; install nftables or choose another backend")
             fw = Nftables(run, nft)
             change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+        elif backend == "ufw":
+            ufw = which("ufw")
+            if not ufw:
+                raise StaplingError("backend ufw needs the ufw command; install ufw or choose another backend")
+            fw = Ufw(run, ufw)
+            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+            result["persisted"] = True
         else:
             legacy = bool(result.get("detection", {}).get("iptables_legacy"))
             fw = Iptables(run, iptables_binaries(which, legacy))
@@ -200,8 +221,7 @@ def main():
         if module._diff:
             after_text = fw.listing() if change and not module.check_mode else (
                 before_text if not change else "".join("# would {0}\n".format(line) for line in
-                                                       (change if isinstance(change, list) else
-                                                        [x for lines in change.values() for x in lines])))
+                                                       _lines(change)))
             result["diff"] = {"before": before_text, "after": after_text}
     except StaplingError as exc:
         module.fail_json(msg=exc.msg, **result)

@@ -59,7 +59,18 @@ class Netns(object):
             f.write("nshost ansible_connection=local ansible_python_interpreter={0}\n".format(wrapper))
         return path
 
+    def private_etc(self, name):
+        """Give processes run in this namespace their own copy of /etc/<name>: ip netns exec bind-mounts
+        /etc/netns/<ns>/<name> over /etc/<name>. The machine's own /etc/<name> is never written."""
+        import shutil
+        self.etc = os.path.join("/etc/netns", self.name)
+        shutil.copytree(os.path.join("/etc", name), os.path.join(self.etc, name), symlinks=True)
+
     def close(self):
+        etc = getattr(self, "etc", None)
+        if etc and os.path.isdir(etc):
+            import shutil
+            shutil.rmtree(etc)
         for pid in self.pids:
             stop_pid(pid)
         out = subprocess.run(["ip", "netns", "pids", self.name], stdout=subprocess.PIPE, universal_newlines=True,

@@ -118,8 +118,42 @@ def test_bad_input_leaves_nothing(run_playbook, netns):
         ({"endpoints": [{"host": "127.0.0.1", "port": 80, "protocol": "udp"}]}, "TCP only"),
         ({"endpoints": [{"host": "127.0.0.1", "port": 0}]}, "outside 1-65535"),
         ({"endpoints": [{"host": "127.0.0.1"}], "owner": "no-such-user"}, "not a user"),
-        ({"endpoints": [{"host": "127.0.0.1"}], "backend": "ufw"}, "not supported yet"),
+        ({"endpoints": [{"host": "127.0.0.1"}], "backend": "firewalld"}, "not supported yet"),
+        ({"endpoints": [{"host": "127.0.0.1"}], "backend": "ufw"}, "ufw is not active"),
+        ({"endpoints": [{"host": "127.0.0.1"}], "persist": True}, "not implemented yet"),
     ]:
         result = run_in(run_playbook, netns, args)
         assert result["failed"] and fragment in result["msg"], (args, result.get("msg"))
     assert "ocsp" not in netns.run(["nft", "list", "ruleset"]).stdout
+
+
+def test_ufw_default_deny(run_playbook, netns, lab):
+    netns.private_etc("ufw")
+    # ufw accepts everything on lo, and the responder is in this namespace on loopback: take that
+    # one accept out of this namespace's private copy, so loopback egress is filtered like any other.
+    for name, chain in (("before.rules", "ufw-before-output"), ("before6.rules", "ufw6-before-output")):
+        path = "{0}/ufw/{1}".format(netns.etc, name)
+        with open(path) as f:
+            rules = f.read()
+        line = "-A {0} -o lo -j ACCEPT".format(chain)
+        assert line in rules
+        with open(path, "w") as f:
+            f.write(rules.replace(line, ""))
+    before = open("/etc/ufw/ufw.conf").read()
+    netns.run(["ufw", "--force", "enable"], check=True)
+    netns.run(["ufw", "default", "deny", "outgoing"], check=True)
+    assert not netns.can_connect(netns.port)
+    endpoints = [{"host": "127.0.0.1", "port": netns.port}]
+    real = run_in(run_playbook, netns, {"endpoints": endpoints}, diff=True)
+    assert not real["failed"], real["_output"]
+    assert real["backend"] == "ufw" and real["changed"] and real["persisted"] is True
+    assert netns.can_connect(netns.port) and ocsp_request_works(netns, lab)
+    assert "ocsp.stapling ip 127.0.0.1 tcp/{0}".format(netns.port) in real["diff"]["after"]
+    assert run_in(run_playbook, netns, {"endpoints": endpoints})["changed"] is False
+    refused = run_in(run_playbook, netns, {"endpoints": endpoints, "owner": "www-data"})
+    assert refused["failed"] and "no owner match" in refused["msg"]
+    gone = run_in(run_playbook, netns, {"state": "absent"})
+    assert gone["changed"] and gone["removed"] == ["ip 127.0.0.1 tcp/{0}".format(netns.port)]
+    assert not netns.can_connect(netns.port)
+    assert "Status: active" in netns.run(["ufw", "status"]).stdout  # ufw itself left as it was
+    assert open("/etc/ufw/ufw.conf").read() == before  # the machine's own ufw untouched
