@@ -82,11 +82,12 @@ def test_nftables_default_deny(run_playbook, netns, lab):
     assert run_in(run_playbook, netns, {"state": "absent"})["changed"] is False
 
 
-def test_iptables_default_deny(run_playbook, netns, lab):
-    netns.run(["iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+@pytest.mark.parametrize("iptables", ["iptables", "iptables-legacy"])
+def test_iptables_default_deny(run_playbook, netns, lab, iptables):
+    netns.run([iptables, "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
               check=True)
-    netns.run(["iptables", "-A", "OUTPUT", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT"], check=True)
-    netns.run(["iptables", "-P", "OUTPUT", "DROP"], check=True)
+    netns.run([iptables, "-A", "OUTPUT", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT"], check=True)
+    netns.run([iptables, "-P", "OUTPUT", "DROP"], check=True)
     assert not netns.can_connect(netns.port)
     endpoints = [{"host": "127.0.0.1", "port": netns.port}]
     real = run_in(run_playbook, netns, {"endpoints": endpoints})
@@ -94,10 +95,10 @@ def test_iptables_default_deny(run_playbook, netns, lab):
     assert real["changed"] and real["backend"] == "iptables"
     assert netns.can_connect(netns.port) and ocsp_request_works(netns, lab)
     assert run_in(run_playbook, netns, {"endpoints": endpoints})["changed"] is False
-    saved = netns.run(["iptables-save", "-t", "filter"]).stdout
-    assert "--dport 9999 -j ACCEPT" in saved and ":OUTPUT DROP" in saved
+    saved = netns.run([iptables + "-save", "-t", "filter"]).stdout
+    assert "--dport 9999 -j ACCEPT" in saved and ":OUTPUT DROP" in saved and "OCSP-STAPLING" in saved
     gone = run_in(run_playbook, netns, {"state": "absent"})
-    assert gone["changed"] and "OCSP-STAPLING" not in netns.run(["iptables-save", "-t", "filter"]).stdout
+    assert gone["changed"] and "OCSP-STAPLING" not in netns.run([iptables + "-save", "-t", "filter"]).stdout
     assert not netns.can_connect(netns.port)
 
 
