@@ -64,6 +64,7 @@ class Netns(object):
         /etc/netns/<ns>/<name> over /etc/<name>. The machine's own /etc/<name> is never written."""
         import shutil
         self.etc = os.path.join("/etc/netns", self.name)
+        self.made_etc_netns = not os.path.isdir("/etc/netns")
         shutil.copytree(os.path.join("/etc", name), os.path.join(self.etc, name), symlinks=True)
 
     def close(self):
@@ -71,6 +72,8 @@ class Netns(object):
         if etc and os.path.isdir(etc):
             import shutil
             shutil.rmtree(etc)
+            if self.made_etc_netns and not os.listdir("/etc/netns"):
+                os.rmdir("/etc/netns")
         for pid in self.pids:
             stop_pid(pid)
         out = subprocess.run(["ip", "netns", "pids", self.name], stdout=subprocess.PIPE, universal_newlines=True,
