@@ -406,3 +406,18 @@ def iptables_binaries(which, legacy=False):
         raise StaplingError("backend iptables needs iptables, iptables-save and iptables-restore; install the "
                             "iptables package or choose another backend")
     return out
+
+
+def make_backend(name, run, which, legacy=False):
+    """The backend object for name (nftables, iptables, ufw); StaplingError when its tools are missing."""
+    if name == "iptables":
+        return Iptables(run, iptables_binaries(which, legacy))
+    classes = {"nftables": (Nftables, "nft", "nftables"), "ufw": (Ufw, "ufw", "ufw")}
+    if name not in classes:
+        raise StaplingError("backend {0} is not supported by ocsp_egress".format(name))
+    cls, command, package = classes[name]
+    path = which(command)
+    if not path:
+        raise StaplingError("backend {0} needs the {1} command; install {2} or choose another backend".format(
+            name, command, package))
+    return cls(run, path)

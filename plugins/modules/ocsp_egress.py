@@ -137,7 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
-    Iptables, Nftables, Rule, Ufw, desired_rules, detect, iptables_binaries,
+    Rule, desired_rules, detect, make_backend,
 )
 
 
@@ -196,23 +196,11 @@ def main():
             raise StaplingError("persist: true is not implemented yet for {0}; save the rules with the host's own "
                                 "mechanism (netfilter-persistent save, or nft list ruleset into /etc/nftables.conf)".format(
                                     backend))
-        if backend == "nftables":
-            nft = which("nft")
-            if not nft:
-                raise StaplingError("backend nftables needs the nft command; install nftables or choose another backend")
-            fw = Nftables(run, nft)
-            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
-        elif backend == "ufw":
-            ufw = which("ufw")
-            if not ufw:
-                raise StaplingError("backend ufw needs the ufw command; install ufw or choose another backend")
-            fw = Ufw(run, ufw)
-            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
-            result["persisted"] = True
-        else:
-            legacy = bool(result.get("detection", {}).get("iptables_legacy"))
-            fw = Iptables(run, iptables_binaries(which, legacy))
-            change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+        legacy = bool(result.get("detection", {}).get("iptables_legacy"))
+        fw = make_backend(backend, run, which, legacy)
+        change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
+        if backend == "ufw":
+            result["persisted"] = True  # ufw keeps its rules itself
         before_text = fw.listing()
         result.update(added=added, removed=removed, changed=bool(change))
         result["rules"] = [(rules.get(k) or Rule.from_key(k)).as_dict() for k in after]

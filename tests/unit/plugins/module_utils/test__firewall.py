@@ -147,3 +147,10 @@ def test_ufw_plan_from_status():
     inactive = _firewall.Ufw(recorded({"/usr/sbin/ufw status": (0, "Status: inactive\n", "")}), "/usr/sbin/ufw")
     with pytest.raises(StaplingError, match="not active"):
         inactive.plan(rules)
+
+
+def test_make_backend_names_the_missing_tool():
+    with pytest.raises(StaplingError, match="backend nftables needs the nft command; install nftables"):
+        _firewall.make_backend("nftables", recorded({}), lambda name: None)
+    assert isinstance(_firewall.make_backend("ufw", recorded({}), which_all), _firewall.Ufw)
+    assert isinstance(_firewall.make_backend("iptables", recorded({}), which_all), _firewall.Iptables)
