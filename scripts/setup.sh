@@ -19,9 +19,20 @@ if ((${#missing[@]})); then
   say "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  # policy-rc.d keeps package scripts from starting the machine's own apache2/ssh.
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
-    || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
+  # A policy-rc.d that says 101 keeps package scripts from starting the machine's own apache2, ssh
+  # or firewalld (which would firewall this machine); make a temporary one when there is none.
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || rc=$?
+  [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
+  # The tests run firewalld only inside network namespaces; never at this machine's next boot.
+  if [[ " ${missing[*]} " == *" firewalld "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable firewalld >/dev/null 2>&1 || true
+  fi
 else
   say "Debian packages present"
 fi

@@ -2,12 +2,13 @@
 # Copyright (c) ocsp.stapling contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Private to ocsp.stapling: egress rules to OCSP responders on nftables and iptables.
+"""Private to ocsp.stapling: egress rules to OCSP responders on nftables, iptables, ufw and firewalld.
 
 Our rules live in a chain of our own and are marked with the comment ``ocsp.stapling``;
 the chain is reached by a jump at the top of the host's own output chain(s), because an
 accept in a separate nftables base chain does not override a drop in another one on the
-same hook. Only accepts are added; no policy is ever changed. Commands run through a
+same hook (ufw and firewalld: their own rule objects, see those classes). Only accepts are
+added; no policy is ever changed. Commands run through a
 ``run(argv, data=None) -> (rc, out, err)`` callable; changes are applied atomically
 (``nft -f -``, ``iptables-restore --noflush``).
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 import socket
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
@@ -153,6 +156,9 @@ class Nftables(object):
             removed = sorted(ours)
             return lines, added, removed, []
         jumped = set((f, t, c) for f, t, c, _h in jumps)
+        self.targets = targets
+        self.target_chains = dict(((f, t), sorted(c["name"] for c in outputs if (c["family"], c["table"]) == (f, t)))
+                                  for f, t in targets)
         for family, table in targets:
             if (family, table) not in our_chains:
                 lines.append("add chain {0} {1} {2}".format(family, table, NFT_CHAIN))
@@ -247,25 +253,31 @@ class Iptables(object):
             changed = fam_wanted != fam_ours or need_chain != chain_exists[family] or need_chain != jumps[family]
             if not changed:
                 continue
-            lines = ["*filter"]
             if need_chain:
-                lines.append(":{0} - [0:0]".format(IPT_CHAIN))  # declared with --noflush: emptied, then refilled
-                if not jumps[family]:
-                    lines.append('-I OUTPUT 1 -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
-                for key in fam_wanted:
-                    rule = wanted[key]
-                    owner = "-m owner --uid-owner {0} ".format(rule.uid) if rule.uid is not None else ""
-                    lines.append('-A {0} -d {1} -p tcp -m tcp --dport {2} {3}-m comment --comment "{4} {5}" -j ACCEPT'
-                                 .format(IPT_CHAIN, rule.address, rule.port, owner, MARK, key))
+                lines = self.restore_lines([wanted[k] for k in fam_wanted], jump=not jumps[family])
             else:
+                lines = ["*filter"]
                 if jumps[family]:
                     lines.append('-D OUTPUT -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
                 if chain_exists[family]:
                     lines.append("-F {0}".format(IPT_CHAIN))
                     lines.append("-X {0}".format(IPT_CHAIN))
-            lines.append("COMMIT")
+                lines.append("COMMIT")
             scripts[family] = lines
         return scripts, added, removed, sorted(wanted)
+
+    @staticmethod
+    def restore_lines(rules, jump=True):
+        """An iptables-restore --noflush script that (re)fills our chain with rules, and jumps to it first."""
+        lines = ["*filter", ":{0} - [0:0]".format(IPT_CHAIN)]  # with --noflush: created or emptied, then refilled
+        if jump:
+            lines.append('-I OUTPUT 1 -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
+        for rule in rules:
+            owner = "-m owner --uid-owner {0} ".format(rule.uid) if rule.uid is not None else ""
+            lines.append('-A {0} -d {1} -p tcp -m tcp --dport {2} {3}-m comment --comment "{4} {5}" -j ACCEPT'
+                         .format(IPT_CHAIN, rule.address, rule.port, owner, MARK, rule.key))
+        lines.append("COMMIT")
+        return lines
 
     def apply(self, scripts):
         for family, lines in sorted(scripts.items()):
@@ -346,6 +358,281 @@ class Ufw(object):
 
 
 # ------------------------------------------------------------------------------------------
+# Persistence for nftables and iptables: a rules file of ours and a oneshot unit that loads it
+# after the host's own firewall at boot
+# ------------------------------------------------------------------------------------------
+
+UNIT_NAME = "ocsp-stapling-egress.service"
+UNIT_PATH = "/etc/systemd/system/" + UNIT_NAME
+PERSIST_DIR = "/etc/ocsp-stapling"
+_HEADER = ("# Written by the ocsp.stapling.ocsp_egress Ansible module; the next run rewrites it.\n"
+           "# Loaded at boot by {0}, after the host's own firewall.\n").format(UNIT_NAME)
+
+
+class BootPersistence(object):
+    """Our rules survive a reboot without touching the host's own firewall configuration: a file of ours
+    under /etc/ocsp-stapling/ and a oneshot systemd unit ordered after nftables.service /
+    netfilter-persistent.service (PartOf them, so their restart or reload re-adds ours). When the host's
+    table or chain is gone at boot only our unit fails; the host's firewall loads as before.
+    """
+
+    def __init__(self, run, which, exists=None, read=None):
+        self.run, self.which = run, which
+        self.exists = exists or os.path.exists
+        self.read = read or _read
+
+    def wanted_files(self, fw, keys, rules):
+        """{path: content} for the rules after the run; {} when there is nothing to keep."""
+        objs = [rules.get(k) or Rule.from_key(k) for k in keys]
+        if not objs or (fw.name == "nftables" and not fw.targets):
+            return {}
+        self._systemctl()
+        if fw.name == "nftables":
+            path = PERSIST_DIR + "/egress.nft"
+            lines = [_HEADER.rstrip("\n")]
+            for family, table in fw.targets:
+                lines += ["add chain {0} {1} {2}".format(family, table, NFT_CHAIN),
+                          "flush chain {0} {1} {2}".format(family, table, NFT_CHAIN)]
+                for rule in objs:
+                    if family == "inet" or family == rule.family:
+                        lines.append('add rule {0} {1} {2} {3} comment "{4} {5}"'.format(
+                            family, table, NFT_CHAIN, Nftables._match(rule), MARK, rule.key))
+                for chain in fw.target_chains[(family, table)]:
+                    lines.append('insert rule {0} {1} {2} jump {3} comment "{4} jump"'.format(
+                        family, table, chain, NFT_CHAIN, MARK))
+            files = {path: "\n".join(lines) + "\n"}
+            loads = [[fw.nft, "-f", path]]
+            owner = "nftables.service"
+        else:
+            files, loads = {}, []
+            for family in sorted(fw.bin):  # every family the live rules cover, as the module keeps them
+                fam = [r for r in objs if r.family == family]
+                path = "{0}/egress-{1}.rules".format(PERSIST_DIR, "ipv6" if family == "ip6" else "ipv4")
+                files[path] = _HEADER + "\n".join(Iptables.restore_lines(fam)) + "\n"
+                loads.append([fw.bin[family][2], "--noflush", path])
+            owner = "netfilter-persistent.service"
+        files[UNIT_PATH] = unit_text(loads, owner)
+        return files
+
+    def plan(self, files):
+        """(writes {path: (old, new)}, removals [path], unit enable: True/False/None)."""
+        names = ("egress.nft", "egress-ipv4.rules", "egress-ipv6.rules")
+        ours = [UNIT_PATH] + [PERSIST_DIR + "/" + n for n in names]
+        writes, removals = {}, []
+        for path in ours:
+            old = self.read(path) if self.exists(path) else None
+            new = files.get(path)
+            if new is None and old is not None:
+                removals.append(path)
+            elif new is not None and new != old:
+                writes[path] = (old, new)
+        enabled = self._enabled()
+        enable = None
+        if files and not enabled:
+            enable = True
+        elif not files and enabled:
+            enable = False
+        return writes, removals, enable
+
+    def _systemctl(self):
+        path = self.which("systemctl")
+        if not path:
+            raise StaplingError("persist: true needs systemd (systemctl) to load the rules at boot; this host has "
+                                "none, so persist the rules with the host's own firewall configuration")
+        return path
+
+    def _enabled(self):
+        if not self.exists(UNIT_PATH):
+            return False
+        rc, out, err = self.run([self._systemctl(), "is-enabled", UNIT_NAME])
+        return out.strip() == "enabled"
+
+    def apply(self, writes, removals, enable):
+        systemctl = self.which("systemctl")
+        if enable is False and systemctl:
+            self._check(self.run([systemctl, "disable", UNIT_NAME]), "systemctl disable")
+        try:
+            for path in removals:
+                os.remove(path)
+            for path, (old, new) in sorted(writes.items()):
+                directory = os.path.dirname(path)
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                tmp = path + ".ocsp-stapling.tmp"
+                with open(tmp, "w") as f:
+                    f.write(new)
+                os.chmod(tmp, 0o644)
+                os.rename(tmp, path)  # atomic: the unit never sees half a file
+        except (IOError, OSError) as exc:
+            raise StaplingError("cannot write the boot-time copy of the rules ({0}); the running rules are in place, "
+                                "persist: true needs a writable /etc".format(exc))
+        if PERSIST_DIR + "/" in "".join(removals):
+            try:
+                os.rmdir(PERSIST_DIR)  # only when empty; a directory somebody else uses or mounts stays
+            except OSError:
+                pass
+        if systemctl and os.path.isdir("/run/systemd/system"):  # systemd is running: let it see the unit change
+            self._check(self.run([systemctl, "daemon-reload"]), "systemctl daemon-reload")
+        if enable:
+            self._check(self.run([self._systemctl(), "enable", UNIT_NAME]), "systemctl enable")
+
+    @staticmethod
+    def _check(result, what):
+        rc, out, err = result
+        if rc != 0:
+            raise StaplingError("{0} {1} failed: {2}".format(what, UNIT_NAME, (err or out).strip()))
+
+
+def unit_text(loads, owner):
+    commands = "".join("ExecStart={0}\n".format(" ".join(argv)) for argv in loads)
+    return (
+        "# Written by the ocsp.stapling.ocsp_egress Ansible module; the next run rewrites it.\n"
+        "[Unit]\n"
+        "Description=ocsp.stapling: firewall egress to OCSP responders\n"
+        "DefaultDependencies=no\n"
+        "After={0}\n"
+        "PartOf={0}\n"
+        "ReloadPropagatedFrom={0}\n"
+        "Wants=network-pre.target\n"
+        "Before=network-pre.target shutdown.target\n"
+        "Conflicts=shutdown.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "{1}"
+        "{2}"
+        "\n"
+        "[Install]\n"
+        "WantedBy=sysinit.target\n"
+    ).format(owner, commands, commands.replace("ExecStart=", "ExecReload="))
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+# ------------------------------------------------------------------------------------------
+# firewalld (a policy of our own, runtime and permanent)
+# ------------------------------------------------------------------------------------------
+
+FWD_POLICY = "ocsp-stapling"
+FWD_PRIORITY = -32768  # the lowest number: evaluated before the host's own policies and zones
+_RICH = re.compile(r'^rule family="(ipv4|ipv6)" destination address="([^"]+)" port port="(\d+)" protocol="tcp" accept$')
+
+
+class Firewalld(object):
+    """Rich rules ``rule family=... destination address=... port ... accept`` in a firewalld policy of our own
+    (ingress zone HOST, egress zone ANY, priority -32768, so it is evaluated before the host's own policies and
+    zones, which is where firewalld filters egress). firewalld creates policies only in its permanent
+    configuration, so the policy and its rules are kept in both: runtime and permanent; creating the policy
+    needs one ``firewall-cmd --reload`` (reported, because a reload replaces runtime-only changes made by others
+    with the permanent configuration). firewalld has no owner match.
+    """
+
+    name = "firewalld"
+
+    def __init__(self, run, cmd):
+        self.run, self.cmd = run, cmd
+        self.notes = []
+
+    def _query(self, *args):
+        rc, out, err = self.run([self.cmd] + list(args))
+        if rc != 0:
+            raise StaplingError("firewall-cmd {0} failed: {1}".format(" ".join(args), (err or out).strip()))
+        return out
+
+    @staticmethod
+    def rich(rule):
+        return 'rule family="{0}" destination address="{1}" port port="{2}" protocol="tcp" accept'.format(
+            "ipv6" if rule.family == "ip6" else "ipv4", rule.address, rule.port)
+
+    @staticmethod
+    def parse(text):
+        """{key: rich rule} for the rich rules in our format; others in our policy are left alone."""
+        ours = {}
+        for line in text.splitlines():
+            m = _RICH.match(line.strip())
+            if m:
+                family = "ip6" if m.group(1) == "ipv6" else "ip"
+                ours[Rule(family, str(ipaddress.ip_address(m.group(2))), int(m.group(3))).key] = line.strip()
+        return ours
+
+    def state(self):
+        """(runtime rules or None without our policy, permanent rules or None)."""
+        rc, out, err = self.run([self.cmd, "--state"])
+        if rc != 0 or "running" not in out:
+            raise StaplingError("firewalld is not running on this host ({0}); start it or choose another "
+                                "backend".format((out or err).strip()))
+        found = []
+        for scope in ([], ["--permanent"]):
+            if FWD_POLICY in self._query(*(scope + ["--get-policies"])).split():
+                found.append(self.parse(self._query(*(scope + ["--policy", FWD_POLICY, "--list-rich-rules"]))))
+            else:
+                found.append(None)
+        return found[0], found[1]
+
+    def plan(self, rules, state="present", purge=False):
+        if any(r.uid is not None for r in rules.values()):
+            raise StaplingError("firewalld has no owner match; drop owner or use the nftables or iptables backend")
+        runtime, permanent = self.state()
+        ours = dict(permanent or {})
+        ours.update(runtime or {})
+        if state == "absent":
+            wanted = {}
+        else:
+            wanted = dict((k, self.rich(r)) for k, r in rules.items())
+            if not purge:
+                for key, text in ours.items():
+                    wanted.setdefault(key, text)
+        commands, policy = [], ["--policy", FWD_POLICY]
+        perm = ["--permanent"] + policy
+        if permanent is None and wanted:
+            commands += [[self.cmd, "--permanent", "--new-policy", FWD_POLICY],
+                         [self.cmd] + perm + ["--add-ingress-zone", "HOST"],
+                         [self.cmd] + perm + ["--add-egress-zone", "ANY"],
+                         [self.cmd] + perm + ["--set-priority={0}".format(FWD_PRIORITY)]]
+        commands += self._edits(perm, permanent or {}, wanted)
+        if state == "absent" and permanent is not None:
+            commands.append([self.cmd, "--permanent", "--delete-policy", FWD_POLICY])
+        if runtime is None and wanted:
+            commands.append([self.cmd, "--reload"])
+            self.notes.append("firewalld was reloaded to bring its new policy {0} into the running firewall (firewalld "
+                              "creates policies only in its permanent configuration); a reload replaces runtime-only "
+                              "changes with the permanent configuration".format(FWD_POLICY))
+        elif runtime is not None:
+            commands += self._edits(policy, runtime, wanted)
+        current = runtime or {}
+        added = sorted(k for k in wanted if k not in current)
+        removed = sorted(k for k in ours if k not in wanted)
+        return commands, added, removed, sorted(wanted)
+
+    def _edits(self, scope, have, wanted):
+        commands = []
+        remove = ["--remove-rich-rule={0}".format(have[k]) for k in sorted(have) if k not in wanted]
+        add = ["--add-rich-rule={0}".format(wanted[k]) for k in sorted(wanted) if k not in have]
+        for edits in (remove, add):
+            if edits:
+                commands.append([self.cmd] + scope + edits)
+        return commands
+
+    def apply(self, commands):
+        for argv in commands:
+            rc, out, err = self.run(argv)
+            if rc != 0:
+                raise StaplingError("{0} failed: {1}".format(" ".join(argv[1:]), (err or out).strip()))
+
+    def listing(self):
+        text = ""
+        for scope, label in (([], "runtime"), (["--permanent"], "permanent")):
+            if FWD_POLICY in self._query(*(scope + ["--get-policies"])).split():
+                rules = self._query(*(scope + ["--policy", FWD_POLICY, "--list-rich-rules"]))
+                text += "".join("{0}: {1}\n".format(label, line) for line in rules.splitlines() if line.strip())
+        return text
+
+
+# ------------------------------------------------------------------------------------------
 # Which firewall does the host use?
 # ------------------------------------------------------------------------------------------
 
@@ -409,10 +696,11 @@ def iptables_binaries(which, legacy=False):
 
 
 def make_backend(name, run, which, legacy=False):
-    """The backend object for name (nftables, iptables, ufw); StaplingError when its tools are missing."""
+    """The backend object for name (nftables, iptables, firewalld, ufw); StaplingError when its tools are missing."""
     if name == "iptables":
         return Iptables(run, iptables_binaries(which, legacy))
-    classes = {"nftables": (Nftables, "nft", "nftables"), "ufw": (Ufw, "ufw", "ufw")}
+    classes = {"nftables": (Nftables, "nft", "nftables"), "ufw": (Ufw, "ufw", "ufw"),
+               "firewalld": (Firewalld, "firewall-cmd", "firewalld")}
     if name not in classes:
         raise StaplingError("backend {0} is not supported by ocsp_egress".format(name))
     cls, command, package = classes[name]

@@ -18,9 +18,14 @@ description:
     jump at the top of the host's own output chain(s). In nftables an accept in a separate base chain does not override
     a drop in another base chain on the same hook, so the jump goes where the host filters.
   - Only accept rules and jumps are added; policies and other rules are never changed. Changes are applied atomically.
-  - Backends C(nftables), C(iptables) (its nf_tables or legacy variant, whichever is in use) and C(ufw) (rules
-    C(allow out) with the comment C(ocsp.stapling ...), persisted by ufw itself, no owner match). C(firewalld) is
-    detected and refused with a clear message; it is not supported yet.
+  - Backends C(nftables), C(iptables) (its nf_tables or legacy variant, whichever is in use), C(ufw) (rules
+    C(allow out) with the comment C(ocsp.stapling ...), persisted by ufw itself, no owner match) and C(firewalld).
+  - With C(firewalld) the rules are rich rules in a policy of the collection's own, C(ocsp-stapling) (ingress zone
+    C(HOST), egress zone C(ANY), priority -32768 so it comes before the host's own policies and zones), kept in both
+    the runtime and the permanent configuration. firewalld creates policies only in its permanent configuration, so
+    the first run reloads firewalld once, with a warning, because a reload replaces runtime-only changes made by
+    others with the permanent configuration. No owner match. After O(state=absent) the emptied policy stays in the running
+    firewalld until its next reload; it is gone from the permanent configuration at once.
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
@@ -62,8 +67,15 @@ options:
     type: str
   persist:
     description:
-      - Make the rules survive a reboot. ufw persists its rules itself (RV(persisted) is V(true)); for nftables and
-        iptables this is not supported yet and V(true) fails with the command to persist them yourself.
+      - Make the rules survive a reboot (nftables and iptables). The host's own firewall configuration is never
+        edited; instead the module writes its rules to C(/etc/ocsp-stapling/egress.nft) (nftables) or
+        C(/etc/ocsp-stapling/egress-ipv4.rules) and C(egress-ipv6.rules) (iptables, loaded with
+        C(iptables-restore --noflush)) and enables the oneshot systemd unit C(ocsp-stapling-egress.service), ordered
+        after and C(PartOf) C(nftables.service) or C(netfilter-persistent.service). If the host's table or output
+        chain is missing at boot, only that unit fails; the host's own firewall loads as before. Needs systemd.
+      - V(false) keeps the rules in the running firewall only, and removes that file and unit if an earlier run wrote
+        them (so a purged responder does not come back at the next boot). O(state=absent) removes them too.
+      - ufw and firewalld keep their rules themselves whatever this says (RV(persisted) is V(true)).
     type: bool
     default: false
 notes:
@@ -81,6 +93,12 @@ EXAMPLES = r"""
     endpoints: "{{ ocsp_facts.endpoints }}"
     owner: www-data
     purge: true
+  become: true
+
+- name: The same, kept across reboots (nftables and iptables get a unit of ours that loads them after the host's firewall)
+  ocsp.stapling.ocsp_egress:
+    endpoints: "{{ ocsp_facts.endpoints }}"
+    persist: true
   become: true
 
 - name: Remove everything this collection opened
@@ -120,10 +138,16 @@ resolved:
   elements: dict
   sample: [{"host": "ocsp.example.org", "port": 80, "addresses": ["192.0.2.10", "2001:db8::10"]}]
 persisted:
-  description: Whether the rules survive a reboot (ufw keeps its rules itself).
-  returned: when O(backend=ufw) or detected as ufw
+  description: Whether the rules survive a reboot (ufw and firewalld keep their rules themselves).
+  returned: success
   type: bool
   sample: true
+persist_files:
+  description: The files of ours that load the rules at boot (nftables and iptables with O(persist=true)).
+  returned: when the backend is nftables or iptables
+  type: list
+  elements: str
+  sample: ["/etc/ocsp-stapling/egress.nft", "/etc/systemd/system/ocsp-stapling-egress.service"]
 detection:
   description: What backend detection saw (with O(backend=auto)).
   returned: when O(backend=auto)
@@ -137,8 +161,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
-    Rule, desired_rules, detect, make_backend,
+    BootPersistence, Rule, desired_rules, detect, make_backend,
 )
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
 
 
 def _lines(change):
@@ -186,30 +215,38 @@ def main():
             backend, details = detect(run, which)
             result["detection"] = details
         result["backend"] = backend
-        if backend == "firewalld":
-            raise StaplingError("backend firewalld is not supported yet by ocsp_egress (nftables, iptables and ufw are); "
-                                "open the responders with firewalld itself")
         if backend == "none":
-            result["rules"] = []
+            result.update(rules=[], persisted=False)
             module.exit_json(**result)
-        if p["persist"] and backend != "ufw":
-            raise StaplingError("persist: true is not implemented yet for {0}; save the rules with the host's own "
-                                "mechanism (netfilter-persistent save, or nft list ruleset into /etc/nftables.conf)".format(
-                                    backend))
         legacy = bool(result.get("detection", {}).get("iptables_legacy"))
         fw = make_backend(backend, run, which, legacy)
         change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
-        if backend == "ufw":
-            result["persisted"] = True  # ufw keeps its rules itself
-        before_text = fw.listing()
-        result.update(added=added, removed=removed, changed=bool(change))
         result["rules"] = [(rules.get(k) or Rule.from_key(k)).as_dict() for k in after]
+        writes, removals, enable = {}, [], None
+        if backend in ("nftables", "iptables"):
+            boot = BootPersistence(run, which)
+            files = boot.wanted_files(fw, after, rules) if p["persist"] and p["state"] == "present" else {}
+            writes, removals, enable = boot.plan(files)
+            result["persisted"] = bool(files)
+            result["persist_files"] = sorted(files)
+        else:
+            result["persisted"] = True  # ufw and firewalld keep their rules themselves
+        before_text = fw.listing()
+        result.update(added=added, removed=removed, changed=bool(change or writes or removals or enable is not None))
         if change and not module.check_mode:
             fw.apply(change)
+        if (writes or removals or enable is not None) and not module.check_mode:
+            boot.apply(writes, removals, enable)
+        for note in getattr(fw, "notes", []):
+            module.warn(note)
         if module._diff:
             after_text = fw.listing() if change and not module.check_mode else (
                 before_text if not change else "".join("# would {0}\n".format(line) for line in
                                                        _lines(change)))
+            for path in sorted(set(writes) | set(removals)):
+                old, new = writes.get(path, (None, None)) if path in writes else (_read(path), None)
+                before_text += "# {0}\n{1}".format(path, old if old is not None else "(absent)\n")
+                after_text += "# {0}\n{1}".format(path, new if new is not None else "(absent)\n")
             result["diff"] = {"before": before_text, "after": after_text}
     except StaplingError as exc:
         module.fail_json(msg=exc.msg, **result)

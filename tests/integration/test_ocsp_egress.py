@@ -2,11 +2,13 @@
 a default-deny egress policy, a real OCSP responder reachable only once the module ran."""
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
 
-from egress_netns import Netns
+from egress_netns import PEER_ADDRESS, Firewalld, Netns
 from lab.procs import free_port
 
 MODULE = "ocsp.stapling.ocsp_egress"
@@ -48,10 +50,11 @@ def run_in(run_playbook, ns, args, check=False, diff=False):
     return result
 
 
-def ocsp_request_works(ns, lab):
+def ocsp_request_works(ns, lab, host="127.0.0.1", port=None):
     leaf = lab.pki.certs["good"]
     proc = ns.run(["openssl", "ocsp", "-issuer", leaf.issuer.cert_path, "-cert", leaf.cert_path, "-url",
-                   "http://127.0.0.1:{0}/".format(ns.port), "-CAfile", lab.pki.ca_bundle_path, "-timeout", "2"])
+                   "http://{0}:{1}/".format(host, port or ns.port), "-CAfile", lab.pki.ca_bundle_path,
+                   "-timeout", "2"])
     return proc.returncode == 0 and "good.crt: good" in proc.stdout
 
 
@@ -119,9 +122,8 @@ def test_bad_input_leaves_nothing(run_playbook, netns):
         ({"endpoints": [{"host": "127.0.0.1", "port": 80, "protocol": "udp"}]}, "TCP only"),
         ({"endpoints": [{"host": "127.0.0.1", "port": 0}]}, "outside 1-65535"),
         ({"endpoints": [{"host": "127.0.0.1"}], "owner": "no-such-user"}, "not a user"),
-        ({"endpoints": [{"host": "127.0.0.1"}], "backend": "firewalld"}, "not supported yet"),
+        ({"endpoints": [{"host": "127.0.0.1"}], "backend": "firewalld"}, "firewalld is not running"),
         ({"endpoints": [{"host": "127.0.0.1"}], "backend": "ufw"}, "ufw is not active"),
-        ({"endpoints": [{"host": "127.0.0.1"}], "persist": True}, "not implemented yet"),
     ]:
         result = run_in(run_playbook, netns, args)
         assert result["failed"] and fragment in result["msg"], (args, result.get("msg"))
@@ -158,3 +160,124 @@ def test_ufw_default_deny(run_playbook, netns, lab):
     assert not netns.can_connect(netns.port)
     assert "Status: active" in netns.run(["ufw", "status"]).stdout  # ufw itself left as it was
     assert open("/etc/ufw/ufw.conf").read() == before  # the machine's own ufw untouched
+
+
+HOST_IPTABLES = [["-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+                 ["-A", "OUTPUT", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT"],
+                 ["-P", "OUTPUT", "DROP"]]
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_persist_survives_a_reboot(run_playbook, netns, lab, backend):
+    """persist: true writes a rules file and a unit of ours; after a "reboot" (ruleset flushed, the host's own
+    firewall loaded again, then our unit's commands) the responder is reachable again, and the module agrees
+    nothing is missing. The namespace gets private /etc/systemd and /etc/ocsp-stapling."""
+    systemd = netns.private_etc("systemd")
+    ours = netns.private_etc("ocsp-stapling", copy=False)
+
+    def host_firewall():  # what the host's own nftables.service / netfilter-persistent loads at boot
+        if backend == "nftables":
+            netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
+        else:
+            for args in HOST_IPTABLES:
+                netns.run(["iptables"] + args, check=True)
+
+    def reboot(with_host_firewall=True):
+        netns.run(["nft", "flush", "ruleset"], check=True)  # iptables here is the nf_tables variant
+        if with_host_firewall:
+            host_firewall()
+
+    host_firewall()
+    args = {"endpoints": [{"host": "127.0.0.1", "port": netns.port}], "persist": True, "backend": backend}
+    real = run_in(run_playbook, netns, args, diff=True)
+    assert not real["failed"], real["_output"]
+    assert real["changed"] and real["persisted"] is True
+    rules_files = ["egress.nft"] if backend == "nftables" else ["egress-ipv4.rules", "egress-ipv6.rules"]
+    assert real["persist_files"] == ["/etc/ocsp-stapling/" + n for n in rules_files] + [
+        "/etc/systemd/system/ocsp-stapling-egress.service"]
+    unit_path = os.path.join(systemd, "system", "ocsp-stapling-egress.service")
+    assert os.path.islink(os.path.join(systemd, "system", "sysinit.target.wants", "ocsp-stapling-egress.service"))
+    assert sorted(os.listdir(ours)) == rules_files
+    assert "/etc/ocsp-stapling/" + rules_files[0] in real["diff"]["after"]
+    verify = subprocess.run(["systemd-analyze", "verify", unit_path], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert verify.returncode == 0, verify.stdout
+    assert run_in(run_playbook, netns, args)["changed"] is False
+
+    with open(unit_path) as f:
+        loads = [line.split("=", 1)[1].split() for line in f.read().splitlines() if line.startswith("ExecStart=")]
+    reboot()
+    assert not netns.can_connect(netns.port)
+    for argv in loads:
+        netns.run(argv, check=True)
+    assert netns.can_connect(netns.port) and ocsp_request_works(netns, lab)
+    assert run_in(run_playbook, netns, args)["changed"] is False  # the unit loaded exactly what the module wants
+
+    if backend == "nftables":  # the host's table is missing at boot: only our load fails, nothing half-loaded
+        reboot(with_host_firewall=False)
+        assert netns.run(loads[0]).returncode != 0
+        assert netns.run(["nft", "list", "ruleset"]).stdout.strip() == ""
+        host_firewall()
+
+    off = run_in(run_playbook, netns, dict(args, persist=False))
+    assert off["changed"] and off["persisted"] is False and not off["failed"], off["_output"]
+    assert not os.path.exists(unit_path) and os.listdir(ours) == []
+    assert not os.path.lexists(os.path.join(systemd, "system", "sysinit.target.wants", "ocsp-stapling-egress.service"))
+    assert netns.can_connect(netns.port)  # the running rules stay; only the boot-time copy went
+
+
+@pytest.fixture
+def firewalld(netns):
+    fwd = Firewalld(netns)
+    try:
+        yield fwd
+    finally:
+        fwd.close()
+
+
+def test_firewalld_default_deny(run_playbook, netns, firewalld, lab):
+    """A real firewalld (own D-Bus, own config dir) in the namespace, whose own policy rejects all egress from
+    the host; the responder sits in a peer namespace behind a veth pair (firewalld always accepts lo)."""
+    peer = netns.add_peer()
+    port = free_port()
+    peer.start([sys.executable, "-m", "lab.responders", "--pki", lab.pki.directory, "--port", str(port),
+                "--address", PEER_ADDRESS], "peer-responder.log")
+    netns.wait_listening(port, host=PEER_ADDRESS)
+    for args in (["--new-policy", "denyout"], ["--policy", "denyout", "--add-ingress-zone", "HOST"],
+                 ["--policy", "denyout", "--add-egress-zone", "ANY"], ["--policy", "denyout", "--set-target", "REJECT"]):
+        assert firewalld.cmd("--permanent", *args).returncode == 0
+    assert firewalld.cmd("--reload").returncode == 0
+    assert not netns.can_connect(port, host=PEER_ADDRESS)
+
+    args = {"endpoints": [{"host": PEER_ADDRESS, "port": port}]}
+    check = run_in(run_playbook, netns, args, check=True)
+    assert not check["failed"], check["_output"]
+    assert check["backend"] == "firewalld" and check["changed"]
+    assert check["added"] == ["ip {0} tcp/{1}".format(PEER_ADDRESS, port)]
+    assert "ocsp-stapling" not in firewalld.cmd("--get-policies").stdout  # check mode changed nothing
+    real = run_in(run_playbook, netns, args, diff=True)
+    assert real["changed"] and not real["failed"], real["_output"]
+    assert real["persisted"] is True and any("reload" in w for w in real.get("warnings", []))
+    assert netns.can_connect(port, host=PEER_ADDRESS) and ocsp_request_works(netns, lab, PEER_ADDRESS, port)
+    policy_file = os.path.join(firewalld.config, "policies", "ocsp-stapling.xml")
+    with open(policy_file) as f:
+        assert PEER_ADDRESS in f.read()  # in firewalld's permanent configuration too
+    assert "runtime: rule family" in real["diff"]["after"]
+    again = run_in(run_playbook, netns, args)
+    assert again["changed"] is False and not again.get("warnings")
+
+    other = free_port()
+    moved = run_in(run_playbook, netns, {"endpoints": [{"host": PEER_ADDRESS, "port": other}], "purge": True})
+    assert moved["changed"] and moved["removed"] == ["ip {0} tcp/{1}".format(PEER_ADDRESS, port)]
+    assert not netns.can_connect(port, host=PEER_ADDRESS)
+    assert "denyout" in firewalld.cmd("--get-policies").stdout  # the host's own policy stays
+    refused = run_in(run_playbook, netns, dict(args, owner="www-data"))
+    assert refused["failed"] and "no owner match" in refused["msg"]
+
+    gone = run_in(run_playbook, netns, {"state": "absent"})
+    assert gone["changed"] and gone["removed"] == ["ip {0} tcp/{1}".format(PEER_ADDRESS, other)]
+    assert not os.path.exists(policy_file)
+    assert firewalld.cmd("--policy", "ocsp-stapling", "--list-rich-rules").stdout.strip() == ""
+    assert run_in(run_playbook, netns, {"state": "absent"})["changed"] is False
+    back = run_in(run_playbook, netns, args)  # and back again, without another reload
+    assert back["changed"] and not back.get("warnings") and netns.can_connect(port, host=PEER_ADDRESS)

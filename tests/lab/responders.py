@@ -321,10 +321,10 @@ def _handler(state):
     return Handler
 
 
-def serve(pki_dir, port, mode="good", validity_minutes=60):
+def serve(pki_dir, port, mode="good", validity_minutes=60, address="127.0.0.1"):
     from .pki import PKI
     state = _State(PKI.load(pki_dir), mode, validity_minutes)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+    server = ThreadingHTTPServer((address, port), _handler(state))
     server.daemon_threads = True
 
     def _stop(signum, frame):
@@ -333,7 +333,7 @@ def serve(pki_dir, port, mode="good", validity_minutes=60):
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sys.stdout.write("fault responder on 127.0.0.1:{0} mode={1}\n".format(port, mode))
+    sys.stdout.write("fault responder on {0}:{1} mode={2}\n".format(address, port, mode))
     sys.stdout.flush()
     server.serve_forever(poll_interval=0.1)
     server.server_close()
@@ -345,8 +345,10 @@ def main(argv=None):
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", default="good", choices=MODES)
     parser.add_argument("--validity-minutes", type=int, default=60)
+    parser.add_argument("--address", default="127.0.0.1", help="address to listen on (the firewall tests use a "
+                        "namespace's veth address)")
     args = parser.parse_args(argv)
-    serve(args.pki, args.port, args.mode, args.validity_minutes)
+    serve(args.pki, args.port, args.mode, args.validity_minutes, args.address)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,147 @@ def test_make_backend_names_the_missing_tool():
         _firewall.make_backend("nftables", recorded({}), lambda name: None)
     assert isinstance(_firewall.make_backend("ufw", recorded({}), which_all), _firewall.Ufw)
     assert isinstance(_firewall.make_backend("iptables", recorded({}), which_all), _firewall.Iptables)
+
+
+# --- firewalld: a policy of ours, runtime and permanent -------------------------------------
+
+RICH_A = 'rule family="ipv4" destination address="192.0.2.1" port port="80" protocol="tcp" accept'
+RICH_B = 'rule family="ipv6" destination address="2001:db8::1" port port="80" protocol="tcp" accept'
+
+
+def firewalld(runtime, permanent):
+    """A recorded firewalld: runtime/permanent are lists of rich rules, or None without our policy."""
+    fc = "/usr/sbin/firewall-cmd"
+    answers = {fc + " --state": (0, "running\n", "")}
+    for scope, rules in (("", runtime), (" --permanent", permanent)):
+        answers[fc + scope + " --get-policies"] = (0, "allow-host-ipv6" + (" ocsp-stapling" if rules is not None
+                                                                           else "") + "\n", "")
+        answers[fc + scope + " --policy ocsp-stapling --list-rich-rules"] = (0, "\n".join(rules or []) + "\n", "")
+    return _firewall.Firewalld(recorded(answers), fc)
+
+
+def test_firewalld_rich_rules_round_trip():
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}, {"host": "2001:db8::1"}], resolver=lambda h, p: [h])
+    texts = sorted(_firewall.Firewalld.rich(r) for r in rules.values())
+    assert texts == [RICH_A, RICH_B]
+    assert sorted(_firewall.Firewalld.parse("\n".join(texts + ['rule service name="ssh" accept']))) == sorted(rules)
+
+
+def test_firewalld_first_run_creates_the_policy_and_reloads_once():
+    fw = firewalld(None, None)
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}], resolver=lambda h, p: [h])
+    commands, added, removed, after = fw.plan(rules)
+    flat = [" ".join(c[1:]) for c in commands]
+    assert flat == ["--permanent --new-policy ocsp-stapling",
+                    "--permanent --policy ocsp-stapling --add-ingress-zone HOST",
+                    "--permanent --policy ocsp-stapling --add-egress-zone ANY",
+                    "--permanent --policy ocsp-stapling --set-priority=-32768",
+                    "--permanent --policy ocsp-stapling --add-rich-rule=" + RICH_A,
+                    "--reload"]
+    assert added == ["ip 192.0.2.1 tcp/80"] and removed == [] and after == added
+    assert "reload" in fw.notes[0]
+
+
+def test_firewalld_converged_plans_nothing_and_purge_edits_both_scopes():
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}], resolver=lambda h, p: [h])
+    assert firewalld([RICH_A], [RICH_A]).plan(rules)[0] == []
+    commands, added, removed, after = firewalld([RICH_A, RICH_B], [RICH_B]).plan(rules, purge=True)
+    flat = [" ".join(c[1:]) for c in commands]
+    assert flat == ["--permanent --policy ocsp-stapling --remove-rich-rule=" + RICH_B,
+                    "--permanent --policy ocsp-stapling --add-rich-rule=" + RICH_A,
+                    "--policy ocsp-stapling --remove-rich-rule=" + RICH_B]
+    assert removed == ["ip6 2001:db8::1 tcp/80"] and added == [] and after == ["ip 192.0.2.1 tcp/80"]
+    # Without purge, ours stay (and the runtime-only one is made permanent too).
+    commands, added, removed, after = firewalld([RICH_A, RICH_B], [RICH_B]).plan(rules)
+    assert removed == [] and len(after) == 2
+
+
+def test_firewalld_absent_and_refusals():
+    commands, added, removed, after = firewalld([RICH_A], [RICH_A]).plan({}, state="absent")
+    flat = [" ".join(c[1:]) for c in commands]
+    assert flat == ["--permanent --policy ocsp-stapling --remove-rich-rule=" + RICH_A,
+                    "--permanent --delete-policy ocsp-stapling",
+                    "--policy ocsp-stapling --remove-rich-rule=" + RICH_A]
+    assert removed == ["ip 192.0.2.1 tcp/80"] and after == []
+    assert firewalld([], None).plan({}, state="absent")[0] == []
+    owned, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}], owner_uid=33, resolver=lambda h, p: [h])
+    with pytest.raises(StaplingError, match="no owner match"):
+        firewalld(None, None).plan(owned)
+    stopped = _firewall.Firewalld(recorded({"/usr/sbin/firewall-cmd --state": (252, "not running\n", "")}),
+                                  "/usr/sbin/firewall-cmd")
+    with pytest.raises(StaplingError, match="firewalld is not running"):
+        stopped.plan({})
+
+
+# --- persistence for nftables and iptables ----------------------------------------------------
+
+class FakeFiles(object):
+    def __init__(self, files, enabled=False):
+        self.files, self.enabled = dict(files), enabled
+
+    def persistence(self, which=which_all):
+        answers = {"/usr/sbin/systemctl is-enabled": (0 if self.enabled else 1,
+                                                      "enabled\n" if self.enabled else "disabled\n", "")}
+        return _firewall.BootPersistence(recorded(answers), which, exists=self.files.__contains__,
+                                         read=self.files.__getitem__)
+
+
+def planned_nftables(rules):
+    outputs = {"/usr/sbin/nft -j list ruleset": (0, json.dumps({"nftables": [
+        {"table": {"family": "inet", "name": "host"}},
+        {"chain": {"family": "inet", "table": "host", "name": "output", "type": "filter", "hook": "output"}},
+    ]}), "")}
+    fw = _firewall.Nftables(recorded(outputs), "/usr/sbin/nft")
+    fw.plan(rules)
+    return fw
+
+
+def test_persistence_nftables_file_and_unit():
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}, {"host": "2001:db8::1"}], owner_uid=33,
+                                               resolver=lambda h, p: [h])
+    fw = planned_nftables(rules)
+    files = FakeFiles({}).persistence().wanted_files(fw, sorted(rules), rules)
+    nft = files["/etc/ocsp-stapling/egress.nft"]
+    body = [line for line in nft.splitlines() if not line.startswith("#")]
+    assert body == [
+        "add chain inet host ocsp_stapling_egress",
+        "flush chain inet host ocsp_stapling_egress",
+        'add rule inet host ocsp_stapling_egress meta skuid 33 ip daddr 192.0.2.1 tcp dport 80 accept '
+        'comment "ocsp.stapling ip 192.0.2.1 tcp/80 uid=33"',
+        'add rule inet host ocsp_stapling_egress meta skuid 33 ip6 daddr 2001:db8::1 tcp dport 80 accept '
+        'comment "ocsp.stapling ip6 2001:db8::1 tcp/80 uid=33"',
+        'insert rule inet host output jump ocsp_stapling_egress comment "ocsp.stapling jump"']
+    unit = files[_firewall.UNIT_PATH]
+    assert "ExecStart=/usr/sbin/nft -f /etc/ocsp-stapling/egress.nft\n" in unit
+    assert "After=nftables.service\n" in unit and "PartOf=nftables.service\n" in unit
+    assert "WantedBy=sysinit.target" in unit
+    writes, removals, enable = FakeFiles({}).persistence().plan(files)
+    assert sorted(writes) == sorted(files) and removals == [] and enable is True
+    assert FakeFiles(files, enabled=True).persistence().plan(files) == ({}, [], None)  # converged
+
+
+def test_persistence_off_removes_ours_and_needs_systemd_when_on():
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}], resolver=lambda h, p: [h])
+    fw = planned_nftables(rules)
+    files = FakeFiles({}).persistence().wanted_files(fw, sorted(rules), rules)
+    writes, removals, enable = FakeFiles(files, enabled=True).persistence().plan({})
+    assert writes == {} and sorted(removals) == sorted(files) and enable is False
+    assert FakeFiles({}).persistence().plan({}) == ({}, [], None)
+    with pytest.raises(StaplingError, match="needs systemd"):
+        FakeFiles({}).persistence(which=lambda name: None).wanted_files(fw, sorted(rules), rules)
+
+
+def test_persistence_iptables_files_per_family():
+    rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}, {"host": "2001:db8::1"}], resolver=lambda h, p: [h])
+    fw = _firewall.Iptables(recorded({}), _firewall.iptables_binaries(which_all))
+    files = FakeFiles({}).persistence().wanted_files(fw, sorted(rules), rules)
+    v4 = files["/etc/ocsp-stapling/egress-ipv4.rules"]
+    assert ":OCSP-STAPLING - [0:0]" in v4 and "-d 192.0.2.1 " in v4 and "2001:db8::1" not in v4
+    assert "-d 2001:db8::1 " in files["/etc/ocsp-stapling/egress-ipv6.rules"]
+    only_v4 = dict((k, r) for k, r in rules.items() if r.family == "ip")
+    files = FakeFiles({}).persistence().wanted_files(fw, sorted(only_v4), only_v4)
+    assert "-j OCSP-STAPLING" in files["/etc/ocsp-stapling/egress-ipv6.rules"]  # chain and jump, as live
+    unit = files[_firewall.UNIT_PATH]
+    assert "ExecStart=/usr/sbin/iptables-restore --noflush /etc/ocsp-stapling/egress-ipv4.rules\n" in unit
+    assert "ExecStart=/usr/sbin/ip6tables-restore --noflush /etc/ocsp-stapling/egress-ipv6.rules\n" in unit
+    assert "After=netfilter-persistent.service" in unit
