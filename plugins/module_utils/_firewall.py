@@ -53,9 +53,22 @@ class Rule(object):
         return {"family": self.family, "address": self.address, "port": self.port, "protocol": "tcp", "uid": self.uid}
 
 
-def desired_rules(endpoints, owner_uid=None, resolver=None):
+def host_families(proc="/proc"):
+    """The address families this host (its network namespace) can use: ip always, ip6 unless disabled."""
+    families = set(["ip"])
+    try:
+        with open(proc + "/sys/net/ipv6/conf/all/disable_ipv6") as f:
+            if f.read().strip() == "0":
+                families.add("ip6")
+    except (IOError, OSError):
+        pass  # a kernel without IPv6
+    return families
+
+
+def desired_rules(endpoints, owner_uid=None, resolver=None, families=None):
     """Rules for every resolved address of every endpoint; StaplingError before any change on bad input."""
     resolver = resolver or _resolve
+    families = host_families() if families is None else families
     rules, resolved = {}, []
     for index, ep in enumerate(endpoints):
         host = ep.get("host")
@@ -66,6 +79,13 @@ def desired_rules(endpoints, owner_uid=None, resolver=None):
         if protocol != "tcp":
             raise StaplingError("endpoints[{0}] ({1}) uses protocol {2}; OCSP over http:// is TCP only".format(
                 index, host, protocol))
+        uris = [u for u in [ep.get("uri")] + list(ep.get("uris") or []) if u]
+        scheme = ep.get("scheme")
+        for uri in uris + (["{0}://".format(scheme)] if scheme else []):
+            if not str(uri).lower().startswith("http://"):
+                raise StaplingError("endpoints[{0}] ({1}) is for {2}: mod_ssl fetches OCSP over http:// only, so "
+                                    "there is nothing to open; drop it (or fix the certificate's AIA)".format(
+                                        index, host, uri))
         try:
             port = int(port)
         except (TypeError, ValueError):
@@ -76,12 +96,23 @@ def desired_rules(endpoints, owner_uid=None, resolver=None):
         if not addresses:
             raise StaplingError("endpoints[{0}]: {1} resolves to no address on this host; fix DNS or give the "
                                 "responder's address".format(index, host))
-        resolved.append({"host": host, "port": port, "addresses": addresses})
-        for address in addresses:
-            family = "ip6" if ipaddress.ip_address(address).version == 6 else "ip"
-            rule = Rule(family, address, port, owner_uid)
+        usable = [a for a in addresses if _family(a) in families]
+        if not usable:
+            raise StaplingError("endpoints[{0}]: {1} is only reachable over IPv6 ({2}), but IPv6 is disabled on this "
+                                "host; give the responder's IPv4 address or enable IPv6".format(
+                                    index, host, ", ".join(addresses)))
+        entry = {"host": host, "port": port, "addresses": usable}
+        if len(usable) < len(addresses):
+            entry["skipped"] = [a for a in addresses if a not in usable]  # IPv6 disabled here
+        resolved.append(entry)
+        for address in usable:
+            rule = Rule(_family(address), address, port, owner_uid)
             rules[rule.key] = rule
     return rules, resolved
+
+
+def _family(address):
+    return "ip6" if ipaddress.ip_address(address).version == 6 else "ip"
 
 
 def _resolve(host, port):
@@ -234,6 +265,9 @@ class Iptables(object):
         return ours, jumps, chain_exists
 
     def plan(self, rules, state="present", purge=False):
+        if any(r.family not in self.bin for r in rules.values()):
+            raise StaplingError("IPv6 rules need ip6tables, ip6tables-save and ip6tables-restore, which this host "
+                                "lacks; install them or give only IPv4 responder addresses")
         ours, jumps, chain_exists = self.state()
         if state == "absent":
             wanted = {}

@@ -42,7 +42,10 @@ options:
     description:
       - Responder endpoints, each with C(host) (name or address) and C(port) (default 80); C(protocol) if given must be
         C(tcp). Other keys (as M(ocsp.stapling.ocsp_responder_info) returns them) are ignored.
-      - Host names are resolved on this host; every address (IPv4 and IPv6) gets a rule.
+      - Host names are resolved on this host; every address (IPv4 and IPv6) gets a rule. Where IPv6 is disabled on
+        the host, IPv6 addresses of a name are skipped (listed in RV(resolved)) and an IPv6-only endpoint fails.
+      - An endpoint whose C(uri), C(uris) or C(scheme) is not C(http://) fails the task (mod_ssl fetches OCSP over
+        plain HTTP only).
     type: list
     elements: dict
     default: []
@@ -132,7 +135,8 @@ removed:
   elements: str
   sample: []
 resolved:
-  description: Each endpoint with the addresses it resolved to on this host.
+  description: Each endpoint with the addresses it resolved to on this host (C(skipped) lists IPv6 addresses left out
+    because IPv6 is disabled here).
   returned: when O(state=present)
   type: list
   elements: dict

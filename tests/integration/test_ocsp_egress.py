@@ -117,7 +117,10 @@ def test_owner_match_allows_only_that_user(run_playbook, netns):
 
 def test_bad_input_leaves_nothing(run_playbook, netns):
     netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
+    netns.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], check=True)  # this namespace only
     for args, fragment in [
+        ({"endpoints": [{"host": "2001:db8::1", "port": 80}]}, "IPv6 is disabled on this host"),
+        ({"endpoints": [{"host": "127.0.0.1", "port": 389, "uri": "ldap://127.0.0.1/"}]}, "http:// only"),
         ({"endpoints": [{"host": "no-such-host.invalid", "port": 80}]}, "cannot resolve"),
         ({"endpoints": [{"host": "127.0.0.1", "port": 80, "protocol": "udp"}]}, "TCP only"),
         ({"endpoints": [{"host": "127.0.0.1", "port": 0}]}, "outside 1-65535"),

@@ -24,11 +24,36 @@ def test_desired_rules_resolve_every_address():
     assert resolved[1]["addresses"] == ["2001:db8::7"]
 
 
+def test_address_family_the_host_lacks():
+    only_v4 = set(["ip"])
+    with pytest.raises(StaplingError, match="IPv6 is disabled on this host"):
+        _firewall.desired_rules([{"host": "2001:db8::1"}], families=only_v4)
+    rules, resolved = _firewall.desired_rules([{"host": "ocsp.example.org"}], families=only_v4,
+                                              resolver=lambda h, p: ["192.0.2.1", "2001:db8::1"])
+    assert sorted(rules) == ["ip 192.0.2.1 tcp/80"] and resolved[0]["skipped"] == ["2001:db8::1"]
+    fw = _firewall.Iptables(recorded({}), {"ip": ("/sbin/iptables", "/sbin/iptables-save", "/sbin/iptables-restore")})
+    v6, _resolved = _firewall.desired_rules([{"host": "2001:db8::1"}], families=set(["ip", "ip6"]))
+    with pytest.raises(StaplingError, match="need ip6tables"):
+        fw.plan(v6)
+
+
+def test_host_families_reads_the_namespace_setting(tmp_path):
+    conf = tmp_path / "sys" / "net" / "ipv6" / "conf" / "all"
+    conf.mkdir(parents=True)
+    (conf / "disable_ipv6").write_text("1\n")
+    assert _firewall.host_families(str(tmp_path)) == set(["ip"])
+    (conf / "disable_ipv6").write_text("0\n")
+    assert _firewall.host_families(str(tmp_path)) == set(["ip", "ip6"])
+    assert _firewall.host_families(str(tmp_path / "none")) == set(["ip"])
+
+
 @pytest.mark.parametrize("endpoint, fragment", [
     ({"port": 80}, "has no host"),
     ({"host": "x", "port": "http"}, "not a number"),
     ({"host": "x", "port": 70000}, "outside 1-65535"),
     ({"host": "x", "protocol": "udp"}, "TCP only"),
+    ({"host": "x", "uris": ["http://x/", "ldap://x/"]}, "http:// only"),
+    ({"host": "x", "uri": "https://x/", "port": 443}, "http:// only"),
 ])
 def test_bad_endpoints(endpoint, fragment):
     with pytest.raises(StaplingError, match=fragment):
