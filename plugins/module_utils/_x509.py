@@ -26,6 +26,10 @@ except ImportError:  # reported by _deps.require_cryptography() in the module
     pass
 
 MAX_FILE_SIZE = 1024 * 1024  # a certificate bundle larger than this is not what Apache serves
+# Per-process caches (one module run): a chain certificate parsed once however many files repeat it, and
+# its public key decoded once however many leaves it is checked against. Keyed by content, never by path.
+_PARSED = {}
+_PUBLIC_KEYS = {}
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)-----END \1-----", re.S)
 
@@ -57,8 +61,14 @@ def load_pem_or_der_certificates(data, source):
             if label not in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
                 other.append(label)
                 continue
+            block = match.group(0)
             try:
-                certs.append(x509.load_pem_x509_certificate(match.group(0).replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")))
+                cert = _PARSED.get(block)
+                if cert is None:
+                    cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+                    if len(certs):  # chain certificates repeat across files (every leaf's intermediate): parse once
+                        _PARSED[block] = cert
+                certs.append(cert)
             except ValueError as exc:
                 raise StaplingError("{0}: certificate block {1} is not a valid certificate ({2}). Replace the file "
                                     "with the PEM certificate Apache serves.".format(source, len(certs) + 1, exc))
@@ -186,12 +196,19 @@ def verify_signature(public_key, signature, data, hash_algorithm, rsa_padding=No
     return True
 
 
+def _public_key(cert):
+    key = _PUBLIC_KEYS.get(cert)
+    if key is None:
+        key = _PUBLIC_KEYS[cert] = cert.public_key()
+    return key
+
+
 def is_issued_by(cert, candidate):
     """Whether candidate issued cert: names chain AND the signature verifies with candidate's key."""
     if cert.issuer != candidate.subject:
         return False
     params = getattr(cert, "signature_algorithm_parameters", None)  # cryptography >= 41
-    return verify_signature(candidate.public_key(), cert.signature, cert.tbs_certificate_bytes,
+    return verify_signature(_public_key(candidate), cert.signature, cert.tbs_certificate_bytes,
                             cert.signature_hash_algorithm,
                             rsa_padding=params if isinstance(params, padding.PSS) else None)
 
