@@ -13,8 +13,11 @@ against the certificate the server really presented and its issuer.
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import os
 import select
 import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -129,8 +132,10 @@ def _issuer_for(leaf, presented, ca_certs):
     return find_issuer(leaf, list(presented[1:]) + list(ca_certs))
 
 
-def check_version(target, version, ca_certs, attempts, delay, deadline, skew, max_age, return_der):
-    """Handshakes on one TLS version until a staple arrives or the budget is spent."""
+def check_version(target, version, ca_certs, attempts, delay, deadline, skew, max_age, return_der, memo=None):
+    """Handshakes on one TLS version until a staple arrives or the budget is spent. ``memo`` (per target)
+    keeps the judgement of a staple and chain already judged on the other TLS version."""
+    memo = {} if memo is None else memo
     out = {"version": version, "supported": True, "stapled": False, "valid": False, "handshakes": 0,
            "errors": [], "verdict": None, "certificate": None}
     der = b""
@@ -164,12 +169,16 @@ def check_version(target, version, ca_certs, attempts, delay, deadline, skew, ma
     out["stapled"] = True
     if return_der:
         out["der"] = base64.b64encode(der).decode("ascii")
-    issuer = _issuer_for(leaf, certs, ca_certs)
+    key = (der, tuple(certs))
+    if key not in memo:
+        issuer = _issuer_for(leaf, certs, ca_certs)
+        memo[key] = (issuer, validate_response(der, leaf, issuer, skew=skew, max_age=max_age)
+                     if issuer is not None else None)
+    issuer, verdict = memo[key]
     if issuer is None:
         out["errors"] = [{"code": "no_issuer", "msg": "the issuer of the served certificate is neither in the chain "
                                                       "the server presented nor in ca_file: cannot check the staple"}]
         return out
-    verdict = validate_response(der, leaf, issuer, skew=skew, max_age=max_age)
     out["verdict"] = verdict
     out["valid"] = verdict["valid"]
     out["errors"] = list(verdict["errors"])
@@ -183,9 +192,9 @@ def check_target(target, ca_certs=(), tls_versions=TLS_VERSIONS, attempts=3, del
     result = {"host": target["host"], "port": target["port"], "sni": target["sni"], "stapled": False, "valid": False,
               "cert_status": None, "this_update": None, "next_update": None, "age": None, "signer": None,
               "handshakes": 0, "errors": [], "must_staple": None, "certificate": None, "tls": {}}
-    per_version = []
+    per_version, memo = [], {}
     for version in tls_versions:
-        one = check_version(target, version, ca_certs, attempts, delay, deadline, skew, max_age, return_der)
+        one = check_version(target, version, ca_certs, attempts, delay, deadline, skew, max_age, return_der, memo)
         result["handshakes"] += one["handshakes"]
         per_version.append(one)
         result["tls"][version] = {
@@ -231,10 +240,53 @@ def load_ca_file(path):
     return load_pem_or_der_certificates(read_file(path, "CA file"), path)
 
 
-def check_targets(targets, concurrency=16, **kwargs):
-    """check_target over every target, at most ``concurrency`` at once, results in input order."""
-    if not targets:
-        return []
+# Below this many targets one process is quicker than forking workers.
+MIN_TARGETS_PER_PROCESS = 32
+MAX_PROCESSES = 4
+_JOB = {}
+
+
+def worker_processes(targets, concurrency, cpus=None):
+    """How many processes share the handshakes: one per CPU (at most MAX_PROCESSES), each with at least
+    MIN_TARGETS_PER_PROCESS targets and one thread. pyOpenSSL holds the GIL through the handshake's
+    crypto, so threads overlap only the waiting; processes use the other cores."""
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(cpus, MAX_PROCESSES, concurrency, len(targets) // MIN_TARGETS_PER_PROCESS))
+
+
+def _threads(targets, concurrency, kwargs):
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets)))) as pool:
         futures = [pool.submit(check_target, target, **kwargs) for target in targets]
         return [future.result() for future in futures]
+
+
+def _chunk(index):
+    """Runs in a forked worker: its share of the targets (the job is inherited, not pickled)."""
+    chunks, concurrency, kwargs = _JOB["job"]
+    return _threads(chunks[index], concurrency, kwargs)
+
+
+def check_targets(targets, concurrency=16, processes=None, **kwargs):
+    """check_target over every target, at most ``concurrency`` at once (threads, spread over forked worker
+    processes when there are many targets), results in input order."""
+    if not targets:
+        return []
+    processes = worker_processes(targets, concurrency) if processes is None else processes
+    if processes > 1:
+        chunks = [targets[i::processes] for i in range(processes)]
+        _JOB["job"] = (chunks, max(1, concurrency // processes), kwargs)
+        try:
+            sys.stdout.flush()  # a forked child must not write the parent's buffered output again
+            sys.stderr.flush()
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                parts = pool.map(_chunk, range(processes))
+        except (OSError, ValueError):
+            parts = None  # no fork here (or no /dev/shm for its locks): run in this process
+        finally:
+            _JOB.clear()
+        if parts is not None:
+            results = [None] * len(targets)
+            for i, part in enumerate(parts):
+                results[i::processes] = part
+            return results
+    return _threads(targets, concurrency, kwargs)
