@@ -449,15 +449,15 @@ class BootPersistence(object):
         return files
 
     def plan(self, files):
-        """(writes {path: (old, new)}, removals [path], unit enable: True/False/None)."""
+        """(writes {path: (old, new)}, removals {path: old}, unit enable: True/False/None)."""
         names = ("egress.nft", "egress-ipv4.rules", "egress-ipv6.rules")
         ours = [UNIT_PATH] + [PERSIST_DIR + "/" + n for n in names]
-        writes, removals = {}, []
+        writes, removals = {}, {}
         for path in ours:
             old = self.read(path) if self.exists(path) else None
             new = files.get(path)
             if new is None and old is not None:
-                removals.append(path)
+                removals[path] = old
             elif new is not None and new != old:
                 writes[path] = (old, new)
         enabled = self._enabled()
@@ -486,7 +486,7 @@ class BootPersistence(object):
         if enable is False and systemctl:
             self._check(self.run([systemctl, "disable", UNIT_NAME]), "systemctl disable")
         try:
-            for path in removals:
+            for path in sorted(removals):
                 os.remove(path)
             for path, (old, new) in sorted(writes.items()):
                 directory = os.path.dirname(path)
@@ -632,9 +632,10 @@ class Firewalld(object):
             commands.append([self.cmd, "--permanent", "--delete-policy", FWD_POLICY])
         if runtime is None and wanted:
             commands.append([self.cmd, "--reload"])
-            self.notes.append("firewalld was reloaded to bring its new policy {0} into the running firewall (firewalld "
-                              "creates policies only in its permanent configuration); a reload replaces runtime-only "
-                              "changes with the permanent configuration".format(FWD_POLICY))
+            self.notes.append("this run reloads firewalld (in check mode: would reload) to bring its new policy {0} "
+                              "into the running firewall (firewalld creates policies only in its permanent "
+                              "configuration); a reload replaces runtime-only changes with the permanent "
+                              "configuration".format(FWD_POLICY))
         elif runtime is not None:
             commands += self._edits(policy, runtime, wanted)
         current = runtime or {}

@@ -169,11 +169,6 @@ from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
 )
 
 
-def _read(path):
-    with open(path) as f:
-        return f.read()
-
-
 def _lines(change):
     """The planned change as text lines, whatever the backend's plan looks like."""
     if isinstance(change, dict):
@@ -226,7 +221,7 @@ def main():
         fw = make_backend(backend, run, which, legacy)
         change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
         result["rules"] = [(rules.get(k) or Rule.from_key(k)).as_dict() for k in after]
-        writes, removals, enable = {}, [], None
+        writes, removals, enable = {}, {}, None
         if backend in ("nftables", "iptables"):
             boot = BootPersistence(run, which)
             files = boot.wanted_files(fw, after, rules) if p["persist"] and p["state"] == "present" else {}
@@ -248,7 +243,7 @@ def main():
                 before_text if not change else "".join("# would {0}\n".format(line) for line in
                                                        _lines(change)))
             for path in sorted(set(writes) | set(removals)):
-                old, new = writes.get(path, (None, None)) if path in writes else (_read(path), None)
+                old, new = writes[path] if path in writes else (removals[path], None)
                 before_text += "# {0}\n{1}".format(path, old if old is not None else "(absent)\n")
                 after_text += "# {0}\n{1}".format(path, new if new is not None else "(absent)\n")
             result["diff"] = {"before": before_text, "after": after_text}

@@ -192,6 +192,10 @@ def test_persist_survives_a_reboot(run_playbook, netns, lab, backend):
 
     host_firewall()
     args = {"endpoints": [{"host": "127.0.0.1", "port": netns.port}], "persist": True, "backend": backend}
+    check = run_in(run_playbook, netns, args, check=True, diff=True)
+    assert check["changed"] and not check["failed"], check["_output"]
+    assert "ExecStart=" in check["diff"]["after"] and os.listdir(ours) == []  # predicted, nothing written
+    assert not os.path.exists(os.path.join(systemd, "system", "ocsp-stapling-egress.service"))
     real = run_in(run_playbook, netns, args, diff=True)
     assert not real["failed"], real["_output"]
     assert real["changed"] and real["persisted"] is True
@@ -222,8 +226,10 @@ def test_persist_survives_a_reboot(run_playbook, netns, lab, backend):
         assert netns.run(["nft", "list", "ruleset"]).stdout.strip() == ""
         host_firewall()
 
-    off = run_in(run_playbook, netns, dict(args, persist=False))
+    off = run_in(run_playbook, netns, dict(args, persist=False), diff=True)
     assert off["changed"] and off["persisted"] is False and not off["failed"], off["_output"]
+    assert "# /etc/systemd/system/ocsp-stapling-egress.service\n(absent)" in off["diff"]["after"]
+    assert "ExecStart=" in off["diff"]["before"]
     assert not os.path.exists(unit_path) and os.listdir(ours) == []
     assert not os.path.lexists(os.path.join(systemd, "system", "sysinit.target.wants", "ocsp-stapling-egress.service"))
     assert netns.can_connect(netns.port)  # the running rules stay; only the boot-time copy went
