@@ -476,9 +476,10 @@ class BootPersistence(object):
         return path
 
     def _enabled(self):
-        if not self.exists(UNIT_PATH):
-            return False
-        rc, out, err = self.run([self._systemctl(), "is-enabled", UNIT_NAME])
+        systemctl = self.which("systemctl")
+        if not systemctl or not self.exists(UNIT_PATH):
+            return False  # without systemd nothing is enabled; a left-over file is still removed
+        rc, out, err = self.run([systemctl, "is-enabled", UNIT_NAME])
         return out.strip() == "enabled"
 
     def apply(self, writes, removals, enable):
@@ -627,9 +628,10 @@ class Firewalld(object):
                          [self.cmd] + perm + ["--add-ingress-zone", "HOST"],
                          [self.cmd] + perm + ["--add-egress-zone", "ANY"],
                          [self.cmd] + perm + ["--set-priority={0}".format(FWD_PRIORITY)]]
-        commands += self._edits(perm, permanent or {}, wanted)
         if state == "absent" and permanent is not None:
-            commands.append([self.cmd, "--permanent", "--delete-policy", FWD_POLICY])
+            commands.append([self.cmd, "--permanent", "--delete-policy", FWD_POLICY])  # with its rules
+        else:
+            commands += self._edits(perm, permanent or {}, wanted)
         if runtime is None and wanted:
             commands.append([self.cmd, "--reload"])
             self.notes.append("this run reloads firewalld (in check mode: would reload) to bring its new policy {0} "

@@ -237,8 +237,7 @@ def test_firewalld_converged_plans_nothing_and_purge_edits_both_scopes():
 def test_firewalld_absent_and_refusals():
     commands, added, removed, after = firewalld([RICH_A], [RICH_A]).plan({}, state="absent")
     flat = [" ".join(c[1:]) for c in commands]
-    assert flat == ["--permanent --policy ocsp-stapling --remove-rich-rule=" + RICH_A,
-                    "--permanent --delete-policy ocsp-stapling",
+    assert flat == ["--permanent --delete-policy ocsp-stapling",
                     "--policy ocsp-stapling --remove-rich-rule=" + RICH_A]
     assert removed == ["ip 192.0.2.1 tcp/80"] and after == []
     assert firewalld([], None).plan({}, state="absent")[0] == []
@@ -305,6 +304,8 @@ def test_persistence_off_removes_ours_and_needs_systemd_when_on():
     writes, removals, enable = FakeFiles(files, enabled=True).persistence().plan({})
     assert writes == {} and removals == files and enable is False  # with their content, for the diff
     assert FakeFiles({}).persistence().plan({}) == ({}, {}, None)
+    # Without systemd a left-over file is still removed (nothing to disable), and persist: true is refused.
+    assert FakeFiles(files).persistence(which=lambda name: None).plan({}) == ({}, files, None)
     with pytest.raises(StaplingError, match="needs systemd"):
         FakeFiles({}).persistence(which=lambda name: None).wanted_files(fw, sorted(rules), rules)
 
