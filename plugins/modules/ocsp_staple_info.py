@@ -19,9 +19,7 @@ description:
     Apache checks none of the signature (and mod_md not the dates either), and C(openssl s_client -status) only prints.
   - mod_ssl fetches a response lazily, inside the first handshake that asks for one, so the first handshakes after a
     reload may carry none. Handshakes are retried (O(attempts), O(delay)) until a staple arrives, within O(timeout).
-  - Targets are checked concurrently, at most O(concurrency) at once. With 64 targets or more the handshakes are also
-    spread over forked worker processes, one per CPU (at most 4, each with at least 32 targets), because pyOpenSSL
-    holds Python's GIL through the handshake's cryptography; O(concurrency) threads in total.
+  - Targets are checked concurrently, at most O(concurrency) at once.
   - Needs pyOpenSSL on the host that runs the task (the Python C(ssl) module cannot request a staple); without it the
     task fails naming the package to install. There is no fallback that parses C(openssl s_client) text.
 author:
@@ -81,7 +79,7 @@ options:
     choices: ["1.2", "1.3"]
     default: ["1.3", "1.2"]
   concurrency:
-    description: How many targets to check at once (threads, in total over the worker processes).
+    description: How many targets to check at once.
     type: int
     default: 16
   return_der:

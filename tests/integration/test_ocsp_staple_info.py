@@ -185,30 +185,3 @@ def test_verify_playbook_by_fqcn(run_playbook, staple_lab):
     assert rc == 0, output
     report = [r for r in results if r["task"] == "Report per target"][0]
     assert "VALID good staple, signed by issuer" in report["result"]["results"][0]["msg"], report
-
-
-def verdicts(results):
-    return [(r["host"], r["port"], r["sni"], r["stapled"], r["valid"], r["cert_status"], codes(r)) for r in results]
-
-
-def test_worker_processes_keep_verdicts_and_order(report, staple_lab):
-    """Many targets are spread over forked worker processes: forced here on the real lab (3 processes, fewer
-    targets than the automatic split needs), results in input order and equal to the in-process run."""
-    import collection_path
-    collection_path.ensure()
-    from ansible_collections.ocsp.stapling.plugins.module_utils import _staple
-    targets = [staple_lab["targets"][n] for n in sorted(staple_lab["targets"])]
-    options = dict(attempts=3, delay=0.2, timeout=8)
-    split = _staple.check_targets(targets, concurrency=6, processes=3, **options)
-    assert verdicts(split) == verdicts(report[0]["results"])
-    assert _staple.worker_processes(targets * 4, 16, cpus=2) == 2  # what the module run below uses on 2 CPUs
-
-
-def test_module_splits_many_targets_over_processes(run_module, report, staple_lab):
-    """Through Ansible (AnsiballZ), with enough targets for the automatic split on a machine with 2+ CPUs:
-    every repeated target gets the verdict it got alone, in order, and the JSON result is intact."""
-    names = sorted(staple_lab["targets"])
-    targets = [staple_lab["targets"][n] for n in names] * 4
-    result = run_module(MODULE, {"targets": targets, "require": False, "timeout": 8, "attempts": 3})
-    assert len(result["results"]) == len(targets)
-    assert verdicts(result["results"]) == verdicts(report[0]["results"]) * 4

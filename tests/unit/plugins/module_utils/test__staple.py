@@ -37,12 +37,3 @@ def test_unreachable_target_is_reported_per_version():
     assert [e["code"] for e in result["errors"]] == ["connection_refused"]
     assert [result["tls"][v]["errors"][0]["code"] for v in ("1.3", "1.2")] == ["connection_refused"] * 2
     assert result["handshakes"] == 2
-
-
-def test_worker_processes_one_per_cpu_with_enough_targets():
-    many = [{"host": "127.0.0.1", "port": 443, "sni": None}] * 200
-    assert _staple.worker_processes(many, 16, cpus=2) == 2
-    assert _staple.worker_processes(many, 16, cpus=8) == _staple.MAX_PROCESSES
-    assert _staple.worker_processes(many[:63], 16, cpus=8) == 1  # 32 targets per process at least
-    assert _staple.worker_processes(many, 1, cpus=8) == 1  # concurrency 1: one handshake at a time
-    assert _staple.check_targets([], processes=4) == []
