@@ -256,8 +256,10 @@ class Iptables(object):
         for family in self.bin:
             text = self._save(family)
             chain_exists[family] = ":{0} ".format(IPT_CHAIN) in text
-            jumps[family] = any(line.startswith("-A OUTPUT ") and "-j {0}".format(IPT_CHAIN) in line
-                                for line in text.splitlines())
+            # A count, not a flag: a saved-and-restored ruleset (netfilter-persistent save, then our boot unit)
+            # can hold our jump twice, and the chain cannot be deleted while any jump is left.
+            jumps[family] = sum(1 for line in text.splitlines()
+                                if line.startswith("-A OUTPUT ") and "-j {0}".format(IPT_CHAIN) in line)
             for line in text.splitlines():
                 if line.startswith("-A {0} ".format(IPT_CHAIN)) and MARK in line:
                     key = line.split('--comment "{0} '.format(MARK), 1)[-1].split('"', 1)[0]
@@ -284,14 +286,14 @@ class Iptables(object):
             fam_wanted = sorted(k for k, r in wanted.items() if r.family == family)
             fam_ours = sorted(k for k, f in ours.items() if f == family)
             need_chain = state == "present"
-            changed = fam_wanted != fam_ours or need_chain != chain_exists[family] or need_chain != jumps[family]
+            changed = fam_wanted != fam_ours or need_chain != chain_exists[family] or need_chain != bool(jumps[family])
             if not changed:
                 continue
             if need_chain:
                 lines = self.restore_lines([wanted[k] for k in fam_wanted], jump=not jumps[family])
             else:
                 lines = ["*filter"]
-                if jumps[family]:
+                for _jump in range(jumps[family]):
                     lines.append('-D OUTPUT -m comment --comment "{0} jump" -j {1}'.format(MARK, IPT_CHAIN))
                 if chain_exists[family]:
                     lines.append("-F {0}".format(IPT_CHAIN))

@@ -226,6 +226,13 @@ def test_persist_survives_a_reboot(run_playbook, netns, lab, backend):
         assert netns.run(["nft", "list", "ruleset"]).stdout.strip() == ""
         host_firewall()
 
+    # Our unit run again on top of a ruleset that already holds our rules (a restart without a flush, or a
+    # `netfilter-persistent save` followed by a boot): a second jump, which changes nothing and must not
+    # stop state=absent from removing everything.
+    for argv in loads:
+        netns.run(argv, check=True)
+    assert run_in(run_playbook, netns, args)["changed"] is False
+
     off = run_in(run_playbook, netns, dict(args, persist=False), diff=True)
     assert off["changed"] and off["persisted"] is False and not off["failed"], off["_output"]
     assert "# /etc/systemd/system/ocsp-stapling-egress.service\n(absent)" in off["diff"]["after"]
@@ -233,6 +240,10 @@ def test_persist_survives_a_reboot(run_playbook, netns, lab, backend):
     assert not os.path.exists(unit_path) and os.listdir(ours) == []
     assert not os.path.lexists(os.path.join(systemd, "system", "sysinit.target.wants", "ocsp-stapling-egress.service"))
     assert netns.can_connect(netns.port)  # the running rules stay; only the boot-time copy went
+    gone = run_in(run_playbook, netns, {"state": "absent", "backend": backend})
+    assert gone["changed"] and not gone["failed"], gone["_output"]
+    ruleset = netns.run(["nft", "list", "ruleset"]).stdout
+    assert "ocsp" not in ruleset.lower() and not netns.can_connect(netns.port)
 
 
 @pytest.fixture
