@@ -16,27 +16,10 @@ import re
 from ansible.module_utils.compat.version import LooseVersion
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import ConfigReader, stapling_view
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import ApacheInstance
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
-CONTROL_BINARIES = ("apache2ctl", "apachectl", "httpd", "apache2")
-_EXPORT = re.compile(r"^\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _OPENSSL_LIB = re.compile(rb"OpenSSL (\d+\.\d+\.\d+[a-z]?(?:-[a-z0-9]+)?)\s+\d{1,2} [A-Z][a-z]{2} \d{4}")
-
-
-def parse_envvars(text, initial=None):
-    """Debian's envvars: ``export NAME=value`` lines, with $VAR / ${VAR} from earlier lines. Not run as a shell."""
-    env = dict(initial or {})
-    for line in text.splitlines():
-        match = _EXPORT.match(line)
-        if not match:
-            continue
-        value = match.group(2).strip()
-        if value[:1] in "\"'" and value[-1:] == value[:1]:
-            value = value[1:-1]
-        value = re.sub(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)",
-                       lambda m: env.get(m.group(1) or m.group(2), ""), value)
-        env[match.group(1)] = value
-    return env
 
 
 def parse_version(text):
@@ -119,20 +102,31 @@ def linked_openssl(run, mod_ssl_path, ldd):
     return None, None
 
 
-def detect_layout(server_root, config_file, control, env):
+def detect_layout(server_root, config_file, instance, runtime):
+    """Family by markers (envvars + mods-enabled: Debian; conf.modules.d: Red Hat; apache2 + httpd.conf:
+    SUSE), where a global snippet goes, and this instance's runtime paths (``ApacheInstance.runtime_layout``)."""
     root = server_root or ""
     if os.path.exists(os.path.join(root, "envvars")) and os.path.isdir(os.path.join(root, "mods-enabled")):
-        return {"family": "debian", "server_root": root, "global_snippet_dir": os.path.join(root, "conf-available"),
-                "global_snippet_enable": "a2enconf", "run_dir": env.get("APACHE_RUN_DIR", "/var/run/apache2"),
-                "service": "apache2", "envvars": os.path.join(root, "envvars")}
-    if os.path.isdir(os.path.join(root, "conf.modules.d")):
-        return {"family": "redhat", "server_root": root, "global_snippet_dir": os.path.join(root, "conf.d"),
-                "global_snippet_enable": None, "run_dir": "/run/httpd", "service": "httpd", "envvars": None}
-    if os.path.basename(os.path.normpath(root)) == "apache2" and os.path.exists(os.path.join(root, "httpd.conf")):
-        return {"family": "suse", "server_root": root, "global_snippet_dir": os.path.join(root, "conf.d"),
-                "global_snippet_enable": None, "run_dir": "/var/lib/apache2", "service": "apache2", "envvars": None}
-    return {"family": "custom", "server_root": root, "global_snippet_dir": os.path.dirname(config_file or root),
-            "global_snippet_enable": None, "run_dir": None, "service": None, "envvars": None}
+        family = {"family": "debian", "global_snippet_dir": os.path.join(root, "conf-available"),
+                  "global_snippet_enable": "a2enconf", "run_dir": "/var/run/apache2", "service": "apache2"}
+        name = os.path.basename(os.path.normpath(root))
+        if name.startswith("apache2-"):
+            family["service"] = name  # Debian's setup-instance: apache2-NAME (apache2@NAME under systemd)
+    elif os.path.isdir(os.path.join(root, "conf.modules.d")):
+        family = {"family": "redhat", "global_snippet_dir": os.path.join(root, "conf.d"),
+                  "global_snippet_enable": None, "run_dir": "/run/httpd", "service": "httpd"}
+    elif os.path.basename(os.path.normpath(root)) == "apache2" and os.path.exists(os.path.join(root, "httpd.conf")):
+        family = {"family": "suse", "global_snippet_dir": os.path.join(root, "conf.d"),
+                  "global_snippet_enable": None, "run_dir": "/var/lib/apache2", "service": "apache2"}
+    else:
+        family = {"family": "custom", "global_snippet_dir": os.path.dirname(config_file or root),
+                  "global_snippet_enable": None, "run_dir": None, "service": None}
+    layout = dict(family, server_root=root, config_file=config_file, control=instance.control,
+                  server_binary=instance.server, defines=list(instance.defines))
+    for key, value in runtime.items():
+        if value is not None or key not in layout:
+            layout[key] = value
+    return layout
 
 
 def _older(found, minimum):
@@ -165,49 +159,27 @@ def capabilities(version, modules, mod_ssl_openssl):
     return {"mod_ssl_stapling": ssl, "mod_md_stapling": md}
 
 
-def _server_binary(control, env):
-    name = os.path.basename(control)
-    directory = os.path.dirname(control)
-    if name in ("apache2ctl", "apachectl"):
-        for candidate in (env.get("APACHE_HTTPD"), os.path.join(directory, "apache2"), os.path.join(directory, "httpd"),
-                          "/usr/sbin/apache2", "/usr/sbin/httpd"):
-            if candidate and os.path.exists(candidate):
-                return candidate
-        raise StaplingError("found {0} but no server binary (apache2/httpd) beside it; set binary to the server "
-                            "binary".format(control))
-    return control
-
-
 def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=None, base_env=None, defines=()):
     """Everything apache_info returns. ``control`` is the binary found or given."""
-    env = dict(base_env or {})
-    confdir = env.get("APACHE_CONFDIR") or server_root
-    if confdir is None and os.path.basename(control) in ("apache2ctl", "apache2"):
-        confdir = "/etc/apache2"
-    if confdir and os.path.exists(os.path.join(confdir, "envvars")):
-        try:
-            with open(os.path.join(confdir, "envvars")) as f:
-                env = parse_envvars(f.read(), dict(env, APACHE_CONFDIR=confdir))
-        except (IOError, OSError) as exc:
-            raise StaplingError("cannot read {0}/envvars: {1}".format(confdir, exc))
-    server = _server_binary(control, env)
-    base = [server]
-    # -V carries the version line too: one process instead of two.
-    rc, vout, err = run(base + ["-V"], env)
-    if rc != 0:
-        raise StaplingError("{0} -V failed (rc={1}): {2}".format(server, rc, (err or vout).strip()[:300]))
+    instance = ApacheInstance(control, server_root=server_root, config_file=config_file, defines=defines,
+                              base_env=base_env, run=run)
+    created = instance.prepare_runtime()
+    env = instance.run_env()
+    server = instance.server
+    # -V carries the version line too: one process instead of two. It parses the configuration,
+    # so it runs on this instance's, with its environment.
+    # Apache prints the settings before it reads the configuration: a configuration it refuses still
+    # yields them (rc 1), and the configtest below reports the refusal with Apache's own message.
+    rc, vout, err = run(instance.server_argv("-V"), env)
+    if rc != 0 and "Server version:" not in (vout or ""):
+        raise StaplingError("{0} failed (rc={1}): {2}".format(" ".join(instance.server_argv("-V")), rc,
+                                                                (err or vout).strip()[:300]))
     version, version_raw = parse_version(vout)
     mpm, settings = parse_compile_settings(vout)
-    server_root = server_root or (confdir if confdir and os.path.basename(control) in ("apache2ctl", "apache2") else None) \
-        or settings.get("HTTPD_ROOT") or "/etc/httpd"
-    config_file = config_file or settings.get("SERVER_CONFIG_FILE") or "conf/httpd.conf"
-    if not os.path.isabs(config_file):
-        config_file = os.path.join(server_root, config_file)
-    args = ["-d", server_root, "-f", config_file]
-    for name in defines:
-        args += ["-D", name]
+    instance.resolve(settings)
+    server_root, config_file = instance.server_root, instance.config_file
     # Apache's own view in one configtest run: its module list and its vhost dump.
-    rc, dout, derr = run(base + args + ["-t", "-D", "DUMP_MODULES", "-D", "DUMP_VHOSTS"], env)
+    rc, dout, derr = run(instance.configtest_argv("DUMP_MODULES", "DUMP_VHOSTS"), env)
     problems = []
     if rc == 0:
         modules = parse_modules(dout)
@@ -251,7 +223,9 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
         "openssl": {"cli_version": cli_version, "cli_version_raw": cli_raw, "mod_ssl_version": ssl_version,
                     "mod_ssl_library": ssl_lib, "mod_ssl_path": mod_ssl_path},
         "capabilities": capabilities(version, module_set, ssl_version),
-        "layout": dict(detect_layout(server_root, config_file, control, env), config_file=config_file),
+        "layout": dict(detect_layout(server_root, config_file, instance,
+                                     instance.runtime_layout(reader.global_directives, settings)),
+                       created_dirs=created),
         "global_stapling": global_stapling,
         "vhosts": vhosts,
         "cross_check": cross_check,

@@ -18,7 +18,12 @@ description:
   - Reads the configuration as Apache does (Include and IncludeOptional with globs and directories, Define and
     C(${VAR}) including Debian's C(envvars), IfModule, IfDefine, IfVersion, IfFile), and cross-checks the vhost list
     with Apache's own C(-t -D DUMP_VHOSTS).
-  - Changes nothing. Never reads key files, only reports their paths.
+  - Every Apache command (C(-V), the configtest with C(DUMP_MODULES) and C(DUMP_VHOSTS)) runs on the instance asked
+    for, with the same C(-d), C(-f), C(-D) arguments and environment. On Debian that environment is what C(apache2ctl)
+    gets - the instance's C(envvars) sourced by C(/bin/sh) with a clean environment plus C(APACHE_CONFDIR), as the
+    control script does on every start - and, like C(apache2ctl), the module first creates the instance's run
+    directory (with C(socks/)) and lock directory when they are missing (a host whose Apache has not run since boot).
+  - Changes no configuration and starts nothing. Never reads key files, only reports their paths.
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
@@ -33,7 +38,9 @@ options:
     description:
       - ServerRoot (and, on Debian, the C(APACHE_CONFDIR) holding C(envvars)). From the binary's compile-time
         C(HTTPD_ROOT) (or C(/etc/apache2) on Debian) when absent.
-      - Point it at a copy of C(/etc/apache2) to inspect a second Debian instance.
+      - Point it at a second Debian instance (C(/etc/apache2-NAME), made by Debian's C(setup-instance)); its
+        C(envvars) then gives that instance's run directory, pid file and logs. O(binary=apache2ctl-NAME) finds the
+        same instance, as the control script does.
     type: path
   config_file:
     description: Main configuration file, relative to O(server_root) or absolute. From C(SERVER_CONFIG_FILE) when absent.
@@ -91,13 +98,25 @@ capabilities:
   sample: {"mod_ssl_stapling": {"ok": true, "reason": null, "warning": null},
            "mod_md_stapling": {"ok": false, "reason": "mod_md (md_module) is not loaded; Debian: a2enmod md"}}
 layout:
-  description: C(family), C(server_root), C(config_file), C(global_snippet_dir), C(global_snippet_enable), C(run_dir),
-    C(service), C(envvars).
+  description:
+    - C(family) (V(debian), V(redhat), V(suse), V(custom)), C(server_root), C(config_file), C(global_snippet_dir),
+      C(global_snippet_enable), C(service), and this instance's command line and runtime paths, so that later steps
+      act on the same instance - C(control) (the binary given or found), C(server_binary), C(defines), C(run_dir),
+      C(pid_file), C(lock_dir), C(log_dir), C(error_log), C(envvars) (the file sourced, or V(null)), C(env) (the
+      C(APACHE_*) variables Apache runs with), C(created_dirs) (runtime directories this run created, as
+      C(apache2ctl) does before every command).
+    - C(run_dir), C(pid_file) and C(error_log) come from the configuration in force (C(DefaultRuntimeDir),
+      C(PidFile), C(ErrorLog)), then the environment, then the compiled-in defaults.
   returned: always
   type: dict
-  sample: {"family": "debian", "server_root": "/etc/apache2", "config_file": "/etc/apache2/apache2.conf",
-           "global_snippet_dir": "/etc/apache2/conf-available", "global_snippet_enable": "a2enconf",
-           "run_dir": "/var/run/apache2", "service": "apache2", "envvars": "/etc/apache2/envvars"}
+  sample: {"family": "debian", "server_root": "/etc/apache2-web2", "config_file": "/etc/apache2-web2/apache2.conf",
+           "global_snippet_dir": "/etc/apache2-web2/conf-available", "global_snippet_enable": "a2enconf",
+           "service": "apache2-web2", "control": "/usr/sbin/apache2ctl", "server_binary": "/usr/sbin/apache2",
+           "defines": [], "run_dir": "/var/run/apache2-web2", "pid_file": "/var/run/apache2-web2/apache2.pid",
+           "lock_dir": "/var/lock/apache2-web2", "log_dir": "/var/log/apache2-web2",
+           "error_log": "/var/log/apache2-web2/error.log", "envvars": "/etc/apache2-web2/envvars",
+           "env": {"APACHE_CONFDIR": "/etc/apache2-web2", "APACHE_RUN_DIR": "/var/run/apache2-web2"},
+           "created_dirs": []}
 global_stapling:
   description: Stapling directives of the global server config, by name, each with C(args), C(value), C(file), C(line).
   returned: always
@@ -201,7 +220,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache import CONTROL_BINARIES, gather
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
 
@@ -237,9 +257,7 @@ def main():
         return module.run_command(argv, environ_update=environ)
 
     base_env = {}
-    if p["server_root"] and os.path.exists(os.path.join(p["server_root"], "envvars")):
-        base_env["APACHE_CONFDIR"] = p["server_root"]
-    elif os.environ.get("APACHE_CONFDIR"):
+    if not p["server_root"] and os.environ.get("APACHE_CONFDIR"):
         base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
     try:
         facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"],
