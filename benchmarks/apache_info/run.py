@@ -73,7 +73,8 @@ def main():
     rows = [
         "| what ({0} TLS vhosts in {1} included files) | wall time | peak RSS | vhosts |".format(args.vhosts, args.files),
         "|---|---|---|---|",
-        "| `ocsp.stapling.apache_info` (whole module process, best of {0}; sources envvars once, runs -V, one configtest with DUMP_MODULES and DUMP_VHOSTS, ldd, "
+        "| `ocsp.stapling.apache_info` (whole module process, best of {0}; sources envvars once, runs -V, one configtest with DUMP_MODULES and DUMP_VHOSTS, "
+        "ldd, "
         "openssl itself) | {1:.3f} s | {2:.0f} MB | {3} (problems: {4}) |".format(args.repeat, best, peak_mb, found, problems),
         "| `apache2ctl -t -D DUMP_VHOSTS` alone (reference) | {0:.3f} s | - | - |".format(dump),
     ]

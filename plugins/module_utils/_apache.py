@@ -172,8 +172,8 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
     # yields them (rc 1), and the configtest below reports the refusal with Apache's own message.
     rc, vout, err = run(instance.server_argv("-V"), env)
     if rc != 0 and "Server version:" not in (vout or ""):
-        raise StaplingError("{0} failed (rc={1}): {2}".format(" ".join(instance.server_argv("-V")), rc,
-                                                                (err or vout).strip()[:300]))
+        command = " ".join(instance.server_argv("-V"))
+        raise StaplingError("{0} failed (rc={1}): {2}".format(command, rc, (err or vout).strip()[:300]))
     version, version_raw = parse_version(vout)
     mpm, settings = parse_compile_settings(vout)
     instance.resolve(settings)

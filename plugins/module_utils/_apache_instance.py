@@ -226,8 +226,9 @@ class ApacheInstance(object):
         error_log = last.get("errorlog") or settings.get("DEFAULT_ERRORLOG")
         if error_log and not error_log.startswith(("|", "syslog")):
             error_log = rel(error_log, root)
-        log_dir = self.env.get("APACHE_LOG_DIR") or (os.path.dirname(error_log) if error_log and
-                                                      error_log.startswith("/") else None)
+        log_dir = self.env.get("APACHE_LOG_DIR")
+        if not log_dir and error_log and error_log.startswith("/"):
+            log_dir = os.path.dirname(error_log)
         return {
             "run_dir": run_dir,
             "pid_file": pid_file,

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import Directive
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (ApacheInstance, debian_confdir,
-                                                                                source_envvars)
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
+    ApacheInstance, debian_confdir, source_envvars)
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
 STOCK_ENVVARS = "/etc/apache2/envvars"  # Debian's own file (read only)
@@ -36,14 +36,14 @@ def confdir(tmp_path, envvars, name="conf"):
 @pytest.mark.skipif(not os.path.exists(STOCK_ENVVARS), reason="Debian's apache2 package provides envvars")
 def test_stock_envvars_of_a_second_instance():
     """Debian computes SUFFIX in an `if` from APACHE_CONFDIR: apache2-web2 gets its own run dir and pid file."""
-    exported, _control = source_envvars(real_run, STOCK_ENVVARS, "/etc/apache2-web2")
+    exported = source_envvars(real_run, STOCK_ENVVARS, "/etc/apache2-web2")[0]
     assert exported["APACHE_RUN_DIR"] == "/var/run/apache2-web2"
     assert exported["APACHE_PID_FILE"] == "/var/run/apache2-web2/apache2.pid"
     assert exported["APACHE_LOCK_DIR"] == "/var/lock/apache2-web2"
     assert exported["APACHE_LOG_DIR"] == "/var/log/apache2-web2"
     assert exported["APACHE_CONFDIR"] == "/etc/apache2-web2"
     assert "SUFFIX" not in exported and "HOME" not in exported  # not exported / unset, as apache2 sees it
-    main, _ = source_envvars(real_run, STOCK_ENVVARS, "/etc/apache2")
+    main = source_envvars(real_run, STOCK_ENVVARS, "/etc/apache2")[0]
     assert main["APACHE_RUN_DIR"] == "/var/run/apache2"
 
 
