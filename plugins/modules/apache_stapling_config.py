@@ -1,0 +1,305 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: apache_stapling_config
+short_description: Write Apache's OCSP stapling directives as one transaction, and put everything back byte for byte
+version_added: 0.1.0
+description:
+  - Writes the global stapling snippet in the layout's place (Debian C(conf-available/ocsp-stapling.conf) enabled by
+    the symlink C(a2enconf) makes; Red Hat and SUSE C(conf.d/ocsp-stapling.conf); a custom ServerRoot an C(Include)
+    line in a marked block of the main file), loads C(socache_shmcb) when the cache needs it, and places one marked
+    block per planned vhost inside that vhost's own C(<VirtualHost>) block, leaving every other byte of the file as it
+    was.
+  - Before the first write it journals the exact prior state of every path it touches under O(journal_dir), writes
+    each file atomically, and runs the instance's configtest; when Apache refuses the result, every path is restored
+    from the journal and the task fails with Apache's message. Nothing is reloaded; RV(reload) says what the change
+    needs (M(ocsp.stapling.apache_reload) does it).
+  - Re-running with the same plan changes nothing. Our blocks in vhosts the plan no longer lists are removed.
+  - The operator's own global stapling directives are left alone and reported; an unmarked C(SSLUseStapling) of the
+    operator's in a planned vhost is reported and left alone unless O(take_over=true).
+author:
+  - ocsp.stapling developers (@ocsp-stapling)
+extends_documentation_fragment:
+  - ocsp.stapling._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  binary:
+    description: Control or server binary, as for M(ocsp.stapling.apache_info).
+    type: path
+  server_root:
+    description: ServerRoot (Debian C(APACHE_CONFDIR)), as for M(ocsp.stapling.apache_info).
+    type: path
+  config_file:
+    description: Main configuration file, as for M(ocsp.stapling.apache_info).
+    type: path
+  defines:
+    description: Names passed to Apache with C(-D), as for M(ocsp.stapling.apache_info).
+    type: list
+    elements: str
+    default: []
+  engine:
+    description:
+      - V(mod_ssl) writes C(SSLStaplingCache) and the safe tuning globally and C(SSLUseStapling) per vhost.
+      - V(mod_md) writes C(MDStapling on) and C(MDStapleOthers on) inside C(<IfModule md_module>) (responses fetched
+        ahead and kept across reloads) and C(MDStapling off) in vhosts planned V(off). Refused where mod_md is not
+        loaded or Apache is older than 2.4.42.
+    type: str
+    choices: [mod_ssl, mod_md]
+    default: mod_ssl
+  state:
+    description:
+      - V(present) applies the plan; V(absent) removes everything of ours (snippet, enabling link, every marked block,
+        the socache module when we enabled it).
+      - V(restored) puts every path journaled by O(transaction) back byte for byte and reports the RV(reload) that
+        needs; V(committed) marks O(transaction) good and prunes journals older than it.
+    type: str
+    choices: [present, absent, restored, committed]
+    default: present
+  transaction:
+    description: Journal id (RV(transaction) of an earlier run). Required for O(state=restored) and O(state=committed).
+    type: str
+  vhosts:
+    description:
+      - The per-vhost plan. C(file), C(line) and C(server_name) exactly as M(ocsp.stapling.apache_info) reports them;
+        the module refuses, naming the vhost, when the block there no longer carries that ServerName.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      file:
+        description: File of the C(<VirtualHost>) line.
+        type: path
+        required: true
+      line:
+        description: Its line number.
+        type: int
+        required: true
+      server_name:
+        description: Its ServerName, or V(null).
+        type: str
+      stapling:
+        description: V(on), V(off), or V(absent) (only our block removed).
+        type: str
+        choices: ['on', 'off', absent]
+        default: 'on'
+      force_url:
+        description: C(SSLStaplingForceURL) for this vhost (a certificate without an OCSP URI), C(http://) only.
+        type: str
+  cache_size:
+    description: Size in bytes of the shmcb stapling cache. Default 8 KiB per planned vhost, at least 128 KiB, rounded
+      up to a power of two.
+    type: int
+  responder_timeout:
+    description: C(SSLStaplingResponderTimeout) in seconds (Apache's default, 10, stalls first handshakes).
+    type: int
+    default: 2
+  return_responder_errors:
+    description: C(SSLStaplingReturnResponderErrors). Off staples nothing rather than a responder's error.
+    type: bool
+    default: false
+  fake_try_later:
+    description: C(SSLStaplingFakeTryLater). Off staples nothing rather than a synthesized tryLater.
+    type: bool
+    default: false
+  standard_cache_timeout:
+    description: C(SSLStaplingStandardCacheTimeout) in seconds (Apache's default).
+    type: int
+    default: 3600
+  error_cache_timeout:
+    description: C(SSLStaplingErrorCacheTimeout) in seconds (Apache's default).
+    type: int
+    default: 600
+  proxy_url:
+    description: C(SSLOCSPProxyURL), an C(http://) proxy for the responder requests (Apache 2.4.19 and later).
+    type: str
+  md_store_dir:
+    description: C(MDStoreDir) for O(engine=mod_md), absolute; every parent must be traversable by the Apache user.
+    type: path
+  take_over:
+    description: Replace the operator's own unmarked C(SSLUseStapling)/C(MDStapling) lines in planned vhosts.
+    type: bool
+    default: false
+  fix_misplaced_cache:
+    description: Remove a C(SSLStaplingCache) found inside a C(<VirtualHost>) (Apache refuses it, AH00526).
+    type: bool
+    default: false
+  journal_dir:
+    description: Where the journals live on the host (root-only).
+    type: path
+    default: /var/lib/ocsp-stapling/journal
+  keep_journals:
+    description: How many journals to keep; older ones are pruned after a successful change.
+    type: int
+    default: 10
+notes:
+  - The per-vhost block is three lines, C(# BEGIN ocsp.stapling ...), the directive, C(# END ocsp.stapling), indented as
+    the vhost's body and with the file's line endings. Apache has no trailing comments, hence the marker lines.
+"""
+
+EXAMPLES = r"""
+- name: Facts
+  ocsp.stapling.apache_info:
+  register: apache_facts
+
+- name: Stapling for one vhost, as a transaction
+  ocsp.stapling.apache_stapling_config:
+    vhosts:
+      - file: "{{ apache_facts.vhosts[0].file }}"
+        line: "{{ apache_facts.vhosts[0].line }}"
+        server_name: "{{ apache_facts.vhosts[0].server_name }}"
+        stapling: "on"
+  register: stapling
+
+- name: Reload the way the change needs
+  ocsp.stapling.apache_reload:
+    mode: auto
+    needed: "{{ stapling.reload }}"
+
+- name: Roll back
+  ocsp.stapling.apache_stapling_config:
+    state: restored
+    transaction: "{{ stapling.transaction }}"
+  when: stapling.transaction is not none
+"""
+
+RETURN = r"""
+transaction:
+  description: Journal id of this change (for O(state=restored)), V(null) when nothing changed.
+  returned: always
+  type: str
+  sample: 20261202T190000Z-4a1f0c
+files:
+  description: Paths changed, each with C(path) and C(action) (V(created), V(updated), V(removed), V(linked)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/apache2/conf-available/ocsp-stapling.conf", "action": "created"}]
+reload:
+  description:
+    - What the change needs - V(none), V(graceful), or V(restart) (a full stop and start, whenever the global
+      C(SSLStaplingCache) is removed, moved or changes type; graceful and C(apachectl restart) kill Apache then,
+      AH00820/AH01872).
+  returned: always
+  type: str
+  sample: graceful
+vhosts:
+  description: Per planned vhost, C(file), C(line), C(server_name), C(stapling), C(action) (V(added), V(replaced),
+    V(removed), V(unchanged), V(refused)) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/apache2/sites-enabled/www.conf", "line": 1, "server_name": "www.example.org",
+            "stapling": "on", "action": "added", "reason": null}]
+problems:
+  description: Findings with C(code), C(severity), C(msg), C(file), C(line) (C(foreign_global_directive),
+    C(own_stapling_line), and those of M(ocsp.stapling.apache_info)).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+configtest:
+  description: Whether the configtest after the writes ran (C(ran)), passed (C(ok)), and its C(output).
+  returned: always
+  type: dict
+  sample: {"ran": true, "ok": true, "output": "Syntax OK"}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES, ApacheInstance
+from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import apply_change, restore_change
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            binary=dict(type="path"),
+            server_root=dict(type="path"),
+            config_file=dict(type="path"),
+            defines=dict(type="list", elements="str", default=[]),
+            engine=dict(type="str", choices=["mod_ssl", "mod_md"], default="mod_ssl"),
+            state=dict(type="str", choices=["present", "absent", "restored", "committed"], default="present"),
+            transaction=dict(type="str"),
+            vhosts=dict(type="list", elements="dict", default=[], options=dict(
+                file=dict(type="path", required=True),
+                line=dict(type="int", required=True),
+                server_name=dict(type="str"),
+                stapling=dict(type="str", choices=["on", "off", "absent"], default="on"),
+                force_url=dict(type="str"),
+            )),
+            cache_size=dict(type="int"),
+            responder_timeout=dict(type="int", default=2),
+            return_responder_errors=dict(type="bool", default=False),
+            fake_try_later=dict(type="bool", default=False),
+            standard_cache_timeout=dict(type="int", default=3600),
+            error_cache_timeout=dict(type="int", default=600),
+            proxy_url=dict(type="str"),
+            md_store_dir=dict(type="path"),
+            take_over=dict(type="bool", default=False),
+            fix_misplaced_cache=dict(type="bool", default=False),
+            journal_dir=dict(type="path", default="/var/lib/ocsp-stapling/journal"),
+            keep_journals=dict(type="int", default=10),
+        ),
+        required_if=[("state", "restored", ["transaction"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    binary = p["binary"]
+    if binary and not os.path.exists(binary):
+        module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or apache2".format(
+            binary))
+    for name in CONTROL_BINARIES:
+        if binary:
+            break
+        binary = module.get_bin_path(name, opt_dirs=["/usr/sbin", "/usr/local/apache2/bin"])
+    if not binary:
+        module.fail_json(msg="no Apache binary found ({0}); install Apache or set binary".format(
+            ", ".join(CONTROL_BINARIES)))
+
+    def run(argv, env):
+        environ = {"LC_ALL": "C"}
+        environ.update(env or {})
+        return module.run_command(argv, environ_update=environ)
+
+    base_env = {}
+    if not p["server_root"] and os.environ.get("APACHE_CONFDIR"):
+        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
+    if p["keep_journals"] < 1:
+        module.fail_json(msg="keep_journals {0} must be at least 1 (the newest journal is the rollback)".format(
+            p["keep_journals"]))
+    try:
+        facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"], base_env=base_env,
+                       defines=p["defines"])
+        layout = facts["layout"]
+        instance = ApacheInstance(binary, server_root=layout["server_root"], config_file=layout["config_file"],
+                                  defines=p["defines"], base_env=base_env, run=run)
+        if p["state"] in ("restored", "committed"):
+            result = restore_change(p, facts, instance, run, module.check_mode, module._diff)
+        else:
+            result = apply_change(p, facts, instance, run, module.check_mode, module._diff)
+    except StaplingError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    for problem in result["problems"]:
+        if problem["severity"] == "warning" and problem["code"] in ("foreign_global_directive", "own_stapling_line"):
+            module.warn(problem["msg"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
