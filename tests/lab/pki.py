@@ -188,6 +188,30 @@ class PKI(object):
         pki.save()
         return pki
 
+    def add_rsa_chain(self):
+        """An all-RSA chain beside the P-256 one, as public CAs have: ``rsa_root`` -> ``rsa_intermediate``
+        -> leaf ``rsa_leaf`` (OCSP URI the lab's), a delegate ``rsa_delegate`` (id-kp-OCSPSigning), all RSA 2048
+        signed PKCS#1 v1.5 SHA-256. Not built by ``create`` (RSA keys cost time); idempotent."""
+        if "rsa_intermediate" in self.certs:
+            return self
+        self.rsa_root = self._sign("rsa_root", "Lab RSA Root CA", _key("rsa"), None, ca=True)
+        self.rsa_intermediate = self._sign("rsa_intermediate", "Lab RSA Intermediate CA", _key("rsa"), self.rsa_root,
+                                           ca=True, path_length=0)
+        self.rsa_delegate = self._sign("rsa_delegate", "Lab RSA OCSP Responder", _key("rsa"), self.rsa_intermediate,
+                                       eku=[ExtendedKeyUsageOID.OCSP_SIGNING])
+        self.issue_leaf("rsa_leaf", issuer=self.rsa_intermediate, key_type="rsa", write=False)
+        self.save()
+        return self
+
+    def add_delegate_without_eku_extension(self):
+        """``delegate_without_eku``: issued by the intermediate, with no extendedKeyUsage extension at all
+        (``delegate_no_eku`` has one, serverAuth). Not built by ``create``; idempotent."""
+        if "delegate_without_eku" not in self.certs:
+            self.delegate_without_eku = self._sign("delegate_without_eku", "Lab OCSP Responder without any EKU",
+                                                   _key(), self.intermediate)
+            self.save()
+        return self.certs["delegate_without_eku"]
+
     def issue_leaf(self, name, ocsp_uris=None, must_staple=False, issuer=None, key_type="ec", sans=None,
                    not_before=None, not_after=None, write=True):
         """Issue a TLS server certificate; ``ocsp_uris=None`` means the lab's default responder."""
@@ -223,7 +247,8 @@ class PKI(object):
     @property
     def leaves(self):
         return {n: c for n, c in self.certs.items() if not c.cert.extensions.get_extension_for_class(
-            x509.BasicConstraints).value.ca and n not in ("delegate", "delegate_no_eku")}
+            x509.BasicConstraints).value.ca and n not in ("delegate", "delegate_no_eku", "rsa_delegate",
+                                                       "delegate_without_eku")}
 
     def find_by_serial(self, serial):
         for issued in self.certs.values():
@@ -283,7 +308,8 @@ class PKI(object):
                     key = serialization.load_pem_private_key(f.read(), None)
                 pki.certs[name] = Issued(name, cert, key, directory, pki.certs.get(issuer) if issuer else None)
                 del pending[name]
-        for attr in ("root", "intermediate", "intermediate2", "delegate", "delegate_no_eku", "rogue"):
+        for attr in ("root", "intermediate", "intermediate2", "delegate", "delegate_no_eku", "rogue", "rsa_root",
+                     "rsa_intermediate", "rsa_delegate", "delegate_without_eku"):
             setattr(pki, attr, pki.certs.get(attr))
         return pki
 
@@ -375,9 +401,9 @@ ODD_CERTIFICATES = {
 def issue_odd_certificates(pki, ocsp_url=None, names=None):
     """Issue the odd certificates of ODD_CERTIFICATES under the intermediate, each with an OCSP URI.
 
-    Returns {name: Issued}; each ``.cert_path`` is a PEM file of the odd DER (``.cert`` is the
-    well-formed certificate the surgery started from), ``.fullchain_path`` adds the intermediate.
-    ``Issued.odd_der`` is the odd certificate's DER."""
+    Returns {name: Issued}, files under ``<pki>/odd/`` and not among ``pki.certs``: each ``.cert_path``
+    is a PEM file of the odd DER (``.cert`` is the well-formed certificate the surgery started from),
+    ``.fullchain_path`` adds the intermediate, ``.key_path`` its key. ``Issued.odd_der`` is the odd DER."""
     import base64 as _b64
     ocsp_url = ocsp_url or pki.ocsp_url
     out = {}
@@ -441,6 +467,12 @@ def issue_odd_certificates(pki, ocsp_url=None, names=None):
             fields[alg_index] = signature_algorithm
         der = _resign(fields, pki.intermediate, signature_algorithm)
         base.odd_der = der
+        # Not one of the PKI's own certificates: PKI.load (the fault responder) must not meet what it cannot read.
+        del pki.certs[name]
+        odd_dir = os.path.join(pki.directory, "odd")
+        os.makedirs(odd_dir, exist_ok=True)
+        base.cert_path, base.key_path, base.chain_path, base.fullchain_path = (
+            os.path.join(odd_dir, name + suffix) for suffix in (".crt", ".key", ".chain.pem", ".fullchain.pem"))
         base.write()
         pem = (b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(
             _b64.encodebytes(der).split(b"\n")) .rstrip(b"\n") + b"\n-----END CERTIFICATE-----\n")
@@ -449,7 +481,6 @@ def issue_odd_certificates(pki, ocsp_url=None, names=None):
         with open(base.fullchain_path, "wb") as f:
             f.write(pem + _pem(pki.intermediate.cert))
         out[name] = base
-    pki.save()
     return out
 
 

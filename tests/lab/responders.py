@@ -353,3 +353,112 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------------------------------
+# Odd responses: DER surgery on a real response, re-signed with the signer's key
+# ---------------------------------------------------------------------------------------
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def der_tree(data):
+    """[[tag_byte, children_or_bytes]] of consecutive DER elements; constructed ones are parsed."""
+    out, pos = [], 0
+    while pos < len(data):
+        tag = data[pos]
+        length, hdr = data[pos + 1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, hdr = int.from_bytes(data[pos + 2:pos + 2 + count], "big"), 2 + count
+        content = data[pos + hdr:pos + hdr + length]
+        out.append([tag, der_tree(content) if tag & 0x20 else content])
+        pos += hdr + length
+    return out
+
+
+def der_encode(nodes):
+    out = b""
+    for tag, value in nodes:
+        content = der_encode(value) if isinstance(value, list) else value
+        out += bytes([tag]) + _der_len(len(content)) + content
+    return out
+
+
+def _oid(dotted):
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytes([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.insert(0, 0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(chunk)
+    return out
+
+
+ODD_RESPONSES = {
+    "unknown_certid_hash": "the CertID names hash algorithm 1.3.14.3.2.26.17, which does not exist",
+    "unknown_signature_algorithm": "signatureAlgorithm 1.2.3.4.5.6, which no one knows",
+    "two_certificates": "two SingleResponses: another serial first, then ours",
+    "critical_unknown_extension": "a critical responseExtension 1.2.3.4.5.7",
+    "rsa_pss": "signed RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) by an RSA signer",
+}
+
+
+def odd_response(der, kind, signer_key=None):
+    """An odd variant (see ODD_RESPONSES) of the DER response ``der``, re-signed with signer_key where the
+    signed part changed (the responder's key; RSA for ``rsa_pss``)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    top = der_tree(der)
+    response_bytes = top[0][1][1][1][0]             # [0] EXPLICIT ResponseBytes SEQUENCE
+    basic = der_tree(response_bytes[1][1][1])       # OCTET STRING holding BasicOCSPResponse
+    tbs, alg = basic[0][1][0], basic[0][1][1]
+    fields = tbs[1]
+    responses = [f for f in fields if f[0] == 0x30][0]
+    resign = True
+    if kind == "unknown_certid_hash":
+        for single in responses[1]:
+            single[1][0][1][0][1][0][1] = _oid("1.3.14.3.2.26.17")
+    elif kind == "unknown_signature_algorithm":
+        alg[1] = [[0x06, _oid("1.2.3.4.5.6")]]
+        resign = False
+    elif kind == "two_certificates":
+        import copy
+        other = copy.deepcopy(responses[1][0])
+        serial = other[1][0][1][3]
+        serial[1] = (int.from_bytes(serial[1], "big") + 7).to_bytes(len(serial[1]), "big")
+        responses[1].insert(0, other)
+    elif kind == "critical_unknown_extension":
+        ext = [0x30, [[0x06, _oid("1.2.3.4.5.7")], [0x01, b"\xff"], [0x04, b"\x05\x00"]]]
+        existing = [f for f in fields if f[0] == 0xA1]
+        if existing:
+            existing[0][1][0][1].append(ext)
+        else:
+            fields.append([0xA1, [[0x30, [ext]]]])
+    elif kind == "rsa_pss":
+        sha256 = [0x30, [[0x06, _oid("2.16.840.1.101.3.4.2.1")]]]
+        mgf = [0x30, [[0x06, _oid("1.2.840.113549.1.1.8")], sha256]]
+        alg[1] = [[0x06, _oid("1.2.840.113549.1.1.10")],
+                  [0x30, [[0xA0, [sha256]], [0xA1, [mgf]], [0xA2, [[0x02, b"\x20"]]]]]]
+    else:
+        raise ValueError("unknown odd response {0!r}; one of {1}".format(kind, ", ".join(ODD_RESPONSES)))
+    if resign:
+        data = der_encode([tbs])
+        if kind == "rsa_pss":
+            signature = signer_key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+                                        hashes.SHA256())
+        elif isinstance(signer_key, rsa.RSAPrivateKey):
+            signature = signer_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            signature = signer_key.sign(data, ec.ECDSA(hashes.SHA256()))
+        basic[0][1][2][1] = b"\x00" + signature
+    response_bytes[1][1][1] = der_encode(basic)
+    return der_encode(top)
