@@ -6,7 +6,8 @@
 * ``FaultResponder``: our own threaded HTTP responder (``python -m lab.responders``),
   bound to 127.0.0.1, which builds real responses with ``cryptography`` and can be
   switched between fault modes while running (``set_mode``), or asked for a fixed mode
-  per URL path: ``http://127.0.0.1:PORT/mode/<mode>/``.
+  per URL path: ``http://127.0.0.1:PORT/mode/<mode>/``, or made to answer exactly the
+  bytes a test gives it (``serve_fixed(name, der)``, under ``/fixed/<name>/``).
 """
 
 import argparse
@@ -119,6 +120,18 @@ class FaultResponder(_Process):
         # Its own session: a terminal's Ctrl-C in the CLI does not reach it; we stop it by PID.
         return self._launch(argv, self.log_path, env=env, start_new_session=True)
 
+    def serve_fixed(self, name, der):
+        """Have the responder answer every request under ``fixed_url(name)`` with exactly these bytes
+        (an odd response made by a test); returns that URL."""
+        directory = os.path.join(self.pki_dir, "fixed")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, name + ".der"), "wb") as f:
+            f.write(der)
+        return self.fixed_url(name)
+
+    def fixed_url(self, name):
+        return "http://127.0.0.1:{0}/fixed/{1}/".format(self.port, name)
+
     def _control(self, path):
         with urllib.request.urlopen("http://127.0.0.1:{0}/control/{1}".format(self.port, path), timeout=5) as r:
             return json.loads(r.read().decode())
@@ -157,7 +170,7 @@ def build_response(pki, der_request, mode, validity_minutes=60):
 
     # Which of our CAs is the request about? Match the issuer key hash.
     issuer = None
-    for name in ("intermediate", "intermediate2", "root"):
+    for name in ("intermediate", "intermediate2", "root", "rsa_intermediate"):
         ca = pki.certs.get(name)
         if ca is None:
             continue
@@ -288,9 +301,23 @@ def _handler(state):
                 return self._send(200, b"<html>this is not an OCSP response</html>\n")
             self._send(200, build_response(state.pki, der, mode, state.validity_minutes))
 
+        def _fixed(self):
+            """/fixed/<name>/...: the bytes a test stored with FaultResponder.serve_fixed, whatever was asked."""
+            name = self.path[len("/fixed/"):].partition("/")[0]
+            path = os.path.join(state.pki.directory, "fixed", os.path.basename(name) + ".der")
+            if not name or not os.path.isfile(path):
+                return self._send(404, b"no fixed response of that name\n", "text/plain")
+            with state.lock:
+                state.requests += 1
+                state.by_mode["fixed"] = state.by_mode.get("fixed", 0) + 1
+            with open(path, "rb") as f:
+                return self._send(200, f.read())
+
         def do_GET(self):
             if self.path.startswith("/control/"):
                 return self._control(self.path[len("/control/"):])
+            if self.path.startswith("/fixed/"):
+                return self._fixed()
             mode, path = self._split()
             if mode is not None and mode not in MODES:
                 return self._send(404, b"unknown mode\n", "text/plain")
@@ -301,6 +328,11 @@ def _handler(state):
             self._answer(der, mode)
 
         def do_POST(self):
+            if self.path.startswith("/fixed/"):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                return self._fixed()
             mode = self._split()[0]
             if mode is not None and mode not in MODES:
                 return self._send(404, b"unknown mode\n", "text/plain")
