@@ -155,7 +155,8 @@ certificates:
       elements: dict
       returned: always
       sample: [{"oid": "1.3.6.1.4.1.11129.2.4.2", "what": "extension 1.3.6.1.4.1.11129.2.4.2 (signedCertificateTimestampList)",
-                "msg": "cannot be decoded by cryptography (ValueError: Invalid/unsupported hash algorithm for SCT: 238); ignored: stapling does not depend on it"}]
+                "msg": "cannot be decoded by cryptography (ValueError: Invalid/unsupported hash algorithm for SCT: 238);
+                        ignored: stapling does not depend on it"}]
     openssl_loads:
       description:
         - Only for a certificate the C(cryptography) library cannot load. Whether the OpenSSL that pyOpenSSL links on the

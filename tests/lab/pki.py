@@ -246,9 +246,9 @@ class PKI(object):
 
     @property
     def leaves(self):
+        delegates = ("delegate", "delegate_no_eku", "rsa_delegate", "delegate_without_eku")
         return {n: c for n, c in self.certs.items() if not c.cert.extensions.get_extension_for_class(
-            x509.BasicConstraints).value.ca and n not in ("delegate", "delegate_no_eku", "rsa_delegate",
-                                                       "delegate_without_eku")}
+            x509.BasicConstraints).value.ca and n not in delegates}
 
     def find_by_serial(self, serial):
         for issued in self.certs.values():
@@ -437,8 +437,8 @@ def issue_odd_certificates(pki, ocsp_url=None, names=None):
                 x400 = der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2b06010505073001")) + b"\xa3\x02\x05\x00")
                 uri = der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2b06010505073001"))
                               + der_tlv(b"\x86", ocsp_url.encode()))
-                raw = der_tlv(b"\x06", bytes.fromhex("2b06010505070101")) + der_tlv(b"\x04",
-                                                                                      der_tlv(b"\x30", x400 + uri))
+                aia = der_tlv(b"\x30", x400 + uri)
+                raw = der_tlv(b"\x06", bytes.fromhex("2b06010505070101")) + der_tlv(b"\x04", aia)
                 exts = [e for e in exts if bytes.fromhex("06082b06010505070101") not in e]
             fields = _with_extensions(fields, index, exts + [der_tlv(b"\x30", raw)])
         elif name == "odd_critical_false":

@@ -121,7 +121,7 @@ def test_no_bytes_ever_raise(pki):
         serialization.Encoding.DER), "good")
     rng = random.Random(18)
     variants = [good[:n] for n in range(0, len(good), 7)]
-    for _ in range(300):
+    for _variant in range(300):
         data = bytearray(good)
         for _flip in range(rng.randint(1, 4)):
             data[rng.randrange(len(data))] = rng.randrange(256)
