@@ -439,6 +439,7 @@ ODD_RESPONSES = {
     "unknown_signature_algorithm": "signatureAlgorithm 1.2.3.4.5.6, which no one knows",
     "two_certificates": "two SingleResponses: another serial first, then ours",
     "critical_unknown_extension": "a critical responseExtension 1.2.3.4.5.7",
+    "noncritical_unknown_extension": "a non-critical responseExtension 1.2.3.4.5.8 (to be ignored)",
     "rsa_pss": "signed RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) by an RSA signer",
 }
 
@@ -468,8 +469,11 @@ def odd_response(der, kind, signer_key=None):
         serial = other[1][0][1][3]
         serial[1] = (int.from_bytes(serial[1], "big") + 7).to_bytes(len(serial[1]), "big")
         responses[1].insert(0, other)
-    elif kind == "critical_unknown_extension":
-        ext = [0x30, [[0x06, _oid("1.2.3.4.5.7")], [0x01, b"\xff"], [0x04, b"\x05\x00"]]]
+    elif kind in ("critical_unknown_extension", "noncritical_unknown_extension"):
+        if kind == "critical_unknown_extension":
+            ext = [0x30, [[0x06, _oid("1.2.3.4.5.7")], [0x01, b"\xff"], [0x04, b"\x05\x00"]]]
+        else:
+            ext = [0x30, [[0x06, _oid("1.2.3.4.5.8")], [0x04, b"\x05\x00"]]]
         existing = [f for f in fields if f[0] == 0xA1]
         if existing:
             existing[0][1][0][1].append(ext)

@@ -132,3 +132,61 @@ def test_no_bytes_ever_raise(pki):
         if not result["authentic"]:
             assert not result["valid"]
     assert sum(judge(pki, "good", v)["valid"] for v in variants) == 0
+
+
+def test_a_noncritical_unknown_extension_is_ignored(pki):
+    # Kills `ext.critical and ...` -> `or` (every unknown extension refused).
+    der = odd_response(response(pki, "good"), "noncritical_unknown_extension", pki.intermediate.key)
+    assert judge(pki, "good", der)["valid"]
+
+
+def test_responder_id_naming_no_one(pki):
+    # Kills `return None, None` -> `return None` in _find_signer (then a TypeError, reported as malformed).
+    der = response(pki, "good")
+    key_hash = _ocsp._key_hash(pki.intermediate.cert)
+    assert der.count(key_hash) == 2  # the ResponderID and the CertID's issuerKeyHash: change the first only
+    der = der.replace(key_hash, b"\x00" * len(key_hash), 1)
+    result = judge(pki, "good", der)
+    assert codes(result) == ["signer_not_authorized"] and result["signer_subject"] is None, result
+
+
+def test_an_exception_inside_the_judge_is_a_refusal(pki, monkeypatch):
+    # Kills `valid = authentic = False` -> True in the catch-all.
+    def boom(response):
+        raise ValueError("odd inner structure")
+    monkeypatch.setattr(_ocsp, "_single_responses", boom)
+    result = judge(pki, "good", response(pki, "good"))
+    assert result["valid"] is False and result["authentic"] is False
+    assert codes(result) == ["malformed"] and "odd inner structure" in result["errors"][0]["msg"]
+
+
+def _parse(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_time_window_boundaries_are_inclusive(pki):
+    # Kills `>` -> `>=` and `<` -> `<=` on thisUpdate, nextUpdate and max_age, and the default skew 300 -> 301.
+    der = build_response(pki, ocsp.OCSPRequestBuilder().add_certificate(
+        pki.certs["good"].cert, pki.intermediate.cert, hashes.SHA1()).build().public_bytes(
+        serialization.Encoding.DER), "good")
+    first = judge(pki, "good", der)
+    this_update, next_update = _parse(first["this_update"]), _parse(first["next_update"])
+    skew = datetime.timedelta(seconds=300)
+    assert judge(pki, "good", der, now=this_update - skew)["valid"]
+    assert codes(judge(pki, "good", der, now=this_update - skew - datetime.timedelta(seconds=1))) == ["not_yet_valid"]
+    assert judge(pki, "good", der, now=next_update + skew)["valid"]
+    assert codes(judge(pki, "good", der, now=next_update + skew + datetime.timedelta(seconds=1))) == ["expired"]
+    at = this_update + datetime.timedelta(seconds=100)
+    assert judge(pki, "good", der, now=at, max_age=100)["valid"]
+    assert codes(judge(pki, "good", der, now=at, max_age=99)) == ["too_old"]
+
+
+def test_guards_answer_false_not_just_falsy(pki):
+    from ansible_collections.ocsp.stapling.plugins.module_utils import _x509
+    assert _ocsp._has_ocsp_signing(pki.certs["delegate_without_eku"].cert) is False
+    assert _ocsp._has_ocsp_signing(pki.delegate_no_eku.cert) is False
+    assert _ocsp._has_ocsp_signing(pki.delegate.cert) is True
+    key = pki.intermediate.cert.public_key()
+    assert _x509.verify_signature(key, b"\x30\x00", b"data", hashes.SHA256()) is False
+    cert = pki.certs["good"].cert
+    assert _x509.verify_signature(key, cert.signature, cert.tbs_certificate_bytes, hashes.SHA256()) is True

@@ -141,3 +141,12 @@ def test_truncated_der_is_named_not_raised(data):
     with pytest.raises(_x509.StaplingError) as err:
         _x509.load_pem_or_der_certificates(data, "/srv/bad.der")
     assert "/srv/bad.der" in err.value.msg
+
+
+def test_must_staple_and_aia_read_from_the_der_directly(pki):
+    # The helpers themselves (not only certificate_summary's fallback) answer from the DER.
+    cert = x509.load_der_x509_certificate(pki.odd["odd_dup_bc_must_staple"].odd_der)
+    assert _x509.must_staple(cert) == (True, False)
+    assert _x509.aia_uris(cert) == ([URI], ["http://ca.lab.test/intermediate.crt"])
+    plain = x509.load_der_x509_certificate(pki.odd["odd_dup_basic_constraints"].odd_der)
+    assert _x509.must_staple(plain) == (False, False)
