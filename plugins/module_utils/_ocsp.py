@@ -13,7 +13,9 @@ expiry, so this code must.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
+import re
 import socket
 import time
 
@@ -22,12 +24,14 @@ from ansible.module_utils.urls import Request
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
-    _utc, iso, is_issued_by, serial_hex, verify_signature,
+    _der_children, _der_oid, _der_tlv, _describe, _utc, iso, is_issued_by, serial_hex, verify_signature,
 )
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
     from cryptography.x509 import ocsp
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.require_cryptography() in the module
@@ -134,6 +138,66 @@ def _find_signer(response, issuer):
     return None, None
 
 
+_OID_RSASSA_PSS = "1.2.840.113549.1.1.10"
+_OID_MGF1 = "1.2.840.113549.1.1.8"
+_OID_NONCE = "1.3.6.1.5.5.7.48.1.2"
+_HASH_OIDS = {"1.3.14.3.2.26": "SHA1", "2.16.840.1.101.3.4.2.1": "SHA256", "2.16.840.1.101.3.4.2.2": "SHA384",
+              "2.16.840.1.101.3.4.2.3": "SHA512", "2.16.840.1.101.3.4.2.4": "SHA224"}
+
+
+def _hash_of(der, start, end):
+    """The hash class named by the AlgorithmIdentifier at der[start:end]; ValueError when unknown."""
+    _tag, content, stop = _der_tlv(der, start, end)
+    oid_tag, _s, oid_content, oid_end = _der_children(der, content, stop)[0]
+    oid = _der_oid(der[oid_content:oid_end])
+    if oid not in _HASH_OIDS:
+        raise ValueError(oid)
+    return getattr(hashes, _HASH_OIDS[oid])()
+
+
+def _pss_parameters(der):
+    """(hash algorithm, PSS padding) from an RSASSA-PSS BasicOCSPResponse's signatureAlgorithm (RFC 4055),
+    which cryptography's OCSP reader does not expose. ValueError (naming the OID) when it names what we lack."""
+    _t, content, end = _der_tlv(der, 0, len(der))
+    outer = _der_children(der, content, end)
+    _t, rb_content, rb_end = _der_tlv(der, outer[1][2], outer[1][3])           # [0] EXPLICIT ResponseBytes
+    octets = _der_children(der, rb_content, rb_end)[1]                          # OCTET STRING
+    _t, basic_content, basic_end = _der_tlv(der, octets[2], octets[3])          # BasicOCSPResponse
+    alg = _der_children(der, basic_content, basic_end)[1]
+    parts = _der_children(der, alg[2], alg[3])
+    hash_algorithm, mgf_hash, salt = hashes.SHA1(), hashes.SHA1(), 20
+    if len(parts) > 1:
+        for tag, _s, c, e in _der_children(der, parts[1][2], parts[1][3]):
+            if tag == b"\xa0":
+                hash_algorithm = _hash_of(der, c, e)
+            elif tag == b"\xa1":
+                mgf = _der_children(der, c, e)[0]
+                mgf_parts = _der_children(der, mgf[2], mgf[3])
+                mgf_oid = _der_oid(der[mgf_parts[0][2]:mgf_parts[0][3]])
+                if mgf_oid != _OID_MGF1:
+                    raise ValueError(mgf_oid)
+                mgf_hash = _hash_of(der, mgf_parts[1][1], mgf_parts[1][3])
+            elif tag == b"\xa2":
+                integer = _der_children(der, c, e)[0]
+                salt = int(binascii.hexlify(der[integer[2]:integer[3]]) or b"0", 16)
+    return hash_algorithm, padding.PSS(mgf=padding.MGF1(mgf_hash), salt_length=salt)
+
+
+def _signature_algorithm(response, der):
+    """(hash algorithm, rsa_padding or None) of the response signature; UnsupportedAlgorithm-free: raises
+    ValueError with the OID of what this validator cannot check."""
+    oid = response.signature_algorithm_oid.dotted_string
+    if oid == _OID_RSASSA_PSS:
+        try:
+            return _pss_parameters(der)
+        except (ValueError, IndexError) as exc:
+            raise ValueError("RSASSA-PSS ({0}) with parameters naming {1}".format(oid, exc))
+    try:
+        return response.signature_hash_algorithm, None
+    except UnsupportedAlgorithm:
+        raise ValueError(oid)
+
+
 def _has_ocsp_signing(cert):
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -158,44 +222,75 @@ def validate_response(der, cert, issuer, now=None, skew=300, max_age=None):
     }
     errors = result["errors"]
     try:
+        _judge(result, der, cert, issuer, now, skew, max_age)
+    except Exception as exc:  # noqa: BLE001 -- whatever the bytes, a verdict: the bytes came over plain HTTP
+        result["valid"] = result["authentic"] = False
+        _error(errors, "malformed", "the response cannot be read ({0}); refused".format(_describe(exc)))
+    return result
+
+
+def _unsupported(errors, what, oid):
+    _error(errors, "unsupported_algorithm", "{0} uses algorithm {1}, which this validator cannot check; "
+                                            "refused".format(what, oid))
+
+
+def _judge(result, der, cert, issuer, now, skew, max_age):
+    errors = result["errors"]
+    try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError as exc:
         _error(errors, "not_ocsp", "not a DER OCSP response ({0})".format(exc))
-        return result
+        return
     status = _RESPONSE_STATUS.get(response.response_status.name, response.response_status.name.lower())
     result["response_status"] = status
     if status != "successful":
         _error(errors, "unsuccessful", "the responder answered {0} instead of a signed response".format(status))
-        return result
+        return
 
     # Who signed it, and may they?
     kind, signer = _find_signer(response, issuer)
     if kind == "candidate":
         if not is_issued_by(signer, issuer):
             _error(errors, "signer_not_authorized",
-                   "signed by {0}, which the certificate's issuer did not issue".format(signer.subject.rfc4514_string()))
+                   "signed by {0}, which the certificate's issuer did not issue".format(_subject(signer)))
         elif not _has_ocsp_signing(signer):
             _error(errors, "signer_not_authorized",
-                   "signed by delegate {0}, which lacks id-kp-OCSPSigning".format(signer.subject.rfc4514_string()))
+                   "signed by delegate {0}, which lacks id-kp-OCSPSigning".format(_subject(signer)))
         else:
             kind = "delegated"
     elif kind is None:
         _error(errors, "signer_not_authorized",
                "the ResponderID names neither the issuer nor a certificate included in the response")
     if signer is not None:
-        result["signer_subject"] = signer.subject.rfc4514_string()
-        if not verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes,
-                                response.signature_hash_algorithm):
-            _error(errors, "signature_invalid", "the response signature does not verify with {0}'s key".format(
-                result["signer_subject"]))
-        elif kind in ("issuer", "delegated"):
-            result["signer"] = kind
+        result["signer_subject"] = _subject(signer)
+        try:
+            hash_algorithm, rsa_padding = _signature_algorithm(response, der)
+        except ValueError as exc:
+            _unsupported(errors, "the response signature", exc)
+        else:
+            if not verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes,
+                                    hash_algorithm, rsa_padding=rsa_padding):
+                _error(errors, "signature_invalid", "the response signature does not verify with {0}'s key".format(
+                    result["signer_subject"]))
+            elif kind in ("issuer", "delegated"):
+                result["signer"] = kind
     result["produced_at"] = iso(_utc(response, "produced_at"))
+    for ext in response.extensions:
+        if ext.critical and ext.oid.dotted_string != _OID_NONCE:
+            _error(errors, "unsupported_critical_extension", "the response carries critical extension {0}, which "
+                                                             "this validator does not process; refused".format(
+                                                                 ext.oid.dotted_string))
 
     # Which single response is about our certificate?
     single = None
     for candidate in _single_responses(response):
-        expected = _cert_id(cert, issuer, candidate.hash_algorithm)
+        try:
+            algorithm = candidate.hash_algorithm
+        except UnsupportedAlgorithm as exc:
+            found = re.search(r"[0-9]+(?:\.[0-9]+)+", str(exc))
+            _unsupported(errors, "a CertID", found.group(0) if found else "unknown")
+            continue
+        expected = _cert_id(cert, issuer, algorithm)
         if (candidate.issuer_name_hash, candidate.issuer_key_hash, candidate.serial_number) == expected:
             single = candidate
             break
@@ -227,7 +322,13 @@ def validate_response(der, cert, issuer, now=None, skew=300, max_age=None):
     elif result["cert_status"] == "unknown":
         _error(errors, "unknown", "the responder does not know this certificate")
     result["valid"] = not errors
-    return result
+
+
+def _subject(cert):
+    try:
+        return cert.subject.rfc4514_string()
+    except Exception:  # noqa: BLE001 -- a name cryptography cannot decode is still a signer to name
+        return "a certificate whose subject cannot be decoded"
 
 
 # --------------------------------------------------------------------------------------------

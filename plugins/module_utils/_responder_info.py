@@ -13,7 +13,7 @@ from ansible.module_utils.six import string_types
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import parse_endpoint, probe as ocsp_probe, resolve as dns_resolve
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
-    certificate_summary, find_issuer, load_pem_or_der_certificates, read_file,
+    certificate_summary, fallback_summary, find_issuer, load_pem_or_der_certificates, openssl_says, read_file,
 )
 
 
@@ -62,6 +62,32 @@ def _stapling_verdict(summary, endpoints, issuer_found):
     return None
 
 
+def _endpoints(uris, resolver):
+    endpoints = []
+    for uri in uris:
+        endpoint = parse_endpoint(uri)
+        endpoint["addresses"], endpoint["resolve_error"] = [], None
+        if not endpoint["error"]:
+            endpoint["addresses"], endpoint["resolve_error"] = resolver(endpoint["host"], endpoint["port"])
+        endpoints.append(endpoint)
+    return endpoints
+
+
+def _unreadable_leaf(entry, problem, resolver):
+    """The entry of a certificate cryptography cannot load: what its DER says, and why there is no verdict."""
+    entry.update(fallback_summary(problem.der, problem.reason))
+    facts = "read from its DER: OCSP URIs {0}, must-staple {1}".format(
+        ", ".join(entry["ocsp_uris"]) or "none", "yes" if entry["must_staple"] else "no")
+    entry["error"] = "{0}; {1}".format(problem.msg, facts)
+    entry["issuer_found"] = None
+    entry["issuer_source"] = None
+    entry["endpoints"] = _endpoints(entry["ocsp_uris"], resolver)
+    entry["stapleable"] = False
+    entry["reason"] = ("unknown: this collection cannot parse the certificate, so it can neither match its issuer "
+                       "nor check a response for it; {0}".format(openssl_says(entry["openssl_loads"])))
+    return entry
+
+
 class _Resolver(object):
     def __init__(self, enabled):
         self.enabled = enabled
@@ -79,37 +105,45 @@ class _Resolver(object):
 
 
 def inspect_one(item, resolver, probe=False, timeout=5.0, proxy=None, skew=300, max_age=None):
-    entry = {"path": item["path"], "error": None}
+    entry = {"path": item["path"], "error": None, "warnings": []}
     if item.get("vhosts") is not None:
         entry["vhosts"] = [dict((k, v) for k, v in vh.items() if k != "index") for vh in item["vhosts"]]
+    unreadable = []
     try:
         data = read_file(item["path"])
-        certs = load_pem_or_der_certificates(data, item["path"])
-        leaf = certs[0]
-        entry.update(certificate_summary(leaf))
+        certs = load_pem_or_der_certificates(data, item["path"], unreadable=unreadable)
         entry["private_key_in_file"] = b"PRIVATE KEY-----" in data
+        if unreadable and unreadable[0].index == 0:
+            return _unreadable_leaf(entry, unreadable[0], resolver), None, None
+        leaf = certs[0]
+        summary = certificate_summary(leaf)
+        entry.update(summary)
+        if summary["error"]:
+            entry["error"] = "{0}: {1}".format(item["path"], summary["error"])
         candidates = [("certificate_file", c) for c in certs[1:]]
         for key in ("chain_path", "ca_path"):
             if item.get(key):
-                found = load_pem_or_der_certificates(read_file(item[key], key.replace("_", " ")), item[key])
+                found = load_pem_or_der_certificates(read_file(item[key], key.replace("_", " ")), item[key],
+                                                     unreadable=unreadable)
                 candidates += [(key, c) for c in found]
     except StaplingError as exc:
         entry["error"] = exc.msg
         return entry, None, None
+    for problem in unreadable:  # an odd certificate in a chain or CA file: skipped as an issuer candidate
+        entry["warnings"].append({"oid": None, "what": "issuer candidate", "msg": problem.msg})
     issuer = find_issuer(leaf, [c for _source, c in candidates])
     entry["issuer_found"] = issuer is not None
     entry["issuer_source"] = next((s for s, c in candidates if c is issuer), None) if issuer is not None else None
-    endpoints = []
-    for uri in entry["ocsp_uris"]:
-        endpoint = parse_endpoint(uri)
-        endpoint["addresses"], endpoint["resolve_error"] = [], None
-        if not endpoint["error"]:
-            endpoint["addresses"], endpoint["resolve_error"] = resolver(endpoint["host"], endpoint["port"])
-        endpoints.append(endpoint)
+    endpoints = _endpoints(entry["ocsp_uris"], resolver)
     entry["endpoints"] = endpoints
     entry["reason"] = _stapling_verdict(entry, endpoints, issuer is not None)
+    if entry["error"]:
+        entry["reason"] = entry["error"]
     entry["stapleable"] = entry["reason"] is None
-    if probe:
+    if probe and entry["error"]:
+        entry["probe"] = {"ok": False, "uri": (entry["ocsp_uris"] or [None])[0],
+                          "error": {"code": "unreadable_certificate", "msg": entry["error"]}}
+    elif probe:
         if not entry["ocsp_uris"]:
             entry["probe"] = {"ok": False, "uri": None, "error": {"code": "unsupported_uri", "msg": "no OCSP URI"}}
         elif issuer is None:

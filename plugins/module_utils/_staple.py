@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import validate_response
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
-    certificate_summary, find_issuer, load_pem_or_der_certificates, read_file,
+    UnreadableCertificate, certificate_summary, fallback_summary, find_issuer, load_der_certificate,
+    load_pem_or_der_certificates, read_file,
 )
 
 try:
-    from OpenSSL import SSL
+    from OpenSSL import SSL, crypto
 except ImportError:  # reported by _deps.require_pyopenssl() in the module
     pass
 
@@ -76,7 +77,7 @@ def _context(version):
 
 
 def handshake(host, port, sni, version, timeout):
-    """One handshake asking for a staple. Returns (der_or_empty, [cryptography certs], protocol name)."""
+    """One handshake asking for a staple. Returns (der_or_empty, [DER of each presented certificate], protocol)."""
     deadline = time.monotonic() + timeout
     ctx = _context(version)
     try:
@@ -116,7 +117,7 @@ def handshake(host, port, sni, version, timeout):
                                          "the server does not speak TLS {0}: {1}".format(version, text))
                 raise HandshakeError("tls_error", "TLS handshake failed: {0}".format(text))
         chain = conn.get_peer_cert_chain() or []
-        certs = [c.to_cryptography() for c in chain]
+        certs = [crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain]
         protocol = conn.get_protocol_version_name()
     finally:
         try:
@@ -138,14 +139,14 @@ def check_version(target, version, ca_certs, attempts, delay, deadline, skew, ma
     out = {"version": version, "supported": True, "stapled": False, "valid": False, "handshakes": 0,
            "errors": [], "verdict": None, "certificate": None}
     der = b""
-    certs = []
+    ders = []
     for attempt in range(attempts):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         out["handshakes"] += 1
         try:
-            der, certs, protocol = handshake(target["host"], target["port"], target["sni"], version, remaining)
+            der, ders, protocol = handshake(target["host"], target["port"], target["sni"], version, remaining)
         except HandshakeError as exc:
             if exc.code == "tls_version_unsupported":
                 out["supported"] = False
@@ -156,9 +157,20 @@ def check_version(target, version, ca_certs, attempts, delay, deadline, skew, ma
             break
         if attempt + 1 < attempts:
             time.sleep(min(delay, max(0, deadline - time.monotonic())))
-    if not certs:
+    if not ders:
         out["errors"] = [{"code": "no_certificate", "msg": "the server presented no certificate"}]
         return out
+    certs = []
+    for index, cert_der in enumerate(ders):
+        try:
+            certs.append(load_der_certificate(cert_der, "the certificate served"))
+        except UnreadableCertificate as exc:
+            if index == 0:  # the leaf: what its DER says, and why its staple cannot be judged here
+                out["certificate"] = exc
+                out["errors"] = [{"code": "unreadable_certificate", "msg": "{0}; the server's OpenSSL serves it, "
+                                  "but its staple cannot be judged here".format(exc.msg)}]
+                return out
+            # an odd chain certificate is only not an issuer candidate
     leaf = certs[0]
     out["certificate"] = leaf
     if not der:
@@ -210,10 +222,16 @@ def check_target(target, ca_certs=(), tls_versions=TLS_VERSIONS, attempts=3, del
         return result
     first = next((v for v in spoken if v["certificate"] is not None), spoken[0])
     if first["certificate"] is not None:
-        summary = certificate_summary(first["certificate"])
+        served = first["certificate"]
+        if isinstance(served, UnreadableCertificate):
+            summary = fallback_summary(served.der, served.reason)
+        else:
+            summary = certificate_summary(served)
+            if summary["error"]:
+                result["errors"].append({"code": "unreadable_certificate", "msg": summary["error"]})
         result["must_staple"] = summary["must_staple"]
         result["certificate"] = {k: summary[k] for k in ("subject", "serial", "fingerprint_sha256", "not_after",
-                                                         "ocsp_uris", "sans")}
+                                                         "ocsp_uris", "sans", "warnings")}
     verdict = next((v["verdict"] for v in spoken if v["verdict"]), None)
     if verdict:
         for key in ("cert_status", "this_update", "next_update", "age", "signer"):

@@ -22,6 +22,14 @@ description:
     validates the answer (signature by the issuer or an authorized delegate, CertID, status, time window).
   - One unreadable certificate never hides the others' results; the task fails after reporting all of them unless
     O(fail_on_error=false).
+  - The stapling facts are read as OpenSSL (and so mod_ssl) reads them. The AIA and TLS Feature extensions are read
+    each on its own, from the certificate's DER when the C(cryptography) library cannot decode the extensions. Another
+    extension that does not decode (a malformed SCT list, policy, name constraint) is a RV(certificates[].warnings)
+    entry naming its OID, and the verdict still comes.
+  - A certificate the C(cryptography) library cannot load at all (a bad time encoding, an explicit default
+    C(critical FALSE), NULL signature parameters, an invalid version) is reported with RV(certificates[].error), the
+    OCSP URIs and must-staple read from its DER, RV(certificates[].openssl_loads), and RV(certificates[].stapleable=false)
+    with the reason that its stapling cannot be checked here.
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
@@ -129,10 +137,33 @@ certificates:
       returned: when O(vhosts) was given
       sample: [{"server_name": "www.example.org", "file": "/etc/apache2/sites-enabled/www.conf", "line": 1}]
     error:
-      description: Why the certificate could not be inspected; the other keys are then absent or V(null).
+      description:
+        - Why the certificate could not be fully inspected, naming the file; V(null) otherwise.
+        - When the file or certificate cannot be read at all, the other keys are absent. When the
+          C(cryptography) library cannot load the certificate, or cannot decode its names or validity, the keys hold
+          what was read from its DER (RV(certificates[].ocsp_uris), RV(certificates[].must_staple), the serial) and
+          RV(certificates[].stapleable) is V(false).
       type: str
       returned: always
       sample: null
+    warnings:
+      description:
+        - Parts of the certificate that could not be read and that stapling does not depend on, each with C(oid) (of
+          the extension, or V(null)), C(what) and C(msg). Also an odd certificate in a chain or CA file, skipped as an
+          issuer candidate.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{"oid": "1.3.6.1.4.1.11129.2.4.2", "what": "extension 1.3.6.1.4.1.11129.2.4.2 (signedCertificateTimestampList)",
+                "msg": "cannot be decoded by cryptography (ValueError: Invalid/unsupported hash algorithm for SCT: 238);
+                        ignored: stapling does not depend on it"}]
+    openssl_loads:
+      description:
+        - Only for a certificate the C(cryptography) library cannot load. Whether the OpenSSL that pyOpenSSL links on the
+          managed host loads it (V(null) without pyOpenSSL). That OpenSSL may be another build than Apache's.
+      type: bool
+      returned: when the certificate cannot be loaded by cryptography
+      sample: true
     subject:
       description: Subject, RFC 4514.
       type: str
@@ -212,7 +243,7 @@ certificates:
       description:
         - Whether the issuer certificate was found where Apache looks (rest of the certificate file, chain file, CA file),
           matched by signature.
-        - V(false) is what makes mod_ssl log AH02217 and staple nothing.
+        - V(false) is what makes mod_ssl log AH02217 and staple nothing. V(null) when the certificate cannot be loaded.
       type: bool
       returned: success
       sample: true
@@ -245,8 +276,10 @@ certificates:
           C(signer_subject), C(errors).
         - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout),
           C(http_status), C(not_ocsp), C(try_later), C(unauthorized), C(malformed_request), C(internal_error),
-          C(sig_required), C(signer_not_authorized), C(signature_invalid), C(wrong_certificate), C(not_yet_valid),
-          C(expired), C(too_old), C(revoked), C(unknown).
+          C(sig_required), C(signer_not_authorized), C(signature_invalid), C(unsupported_algorithm) (a hash or
+          signature algorithm the validator cannot check, its OID named), C(unsupported_critical_extension),
+          C(malformed), C(wrong_certificate), C(not_yet_valid), C(expired), C(too_old), C(revoked), C(unknown),
+          C(unreadable_certificate) (no probe, the certificate could not be inspected).
       type: dict
       returned: when O(probe=true)
       sample: {"uri": "http://ocsp.example.org/", "method": "GET", "http_status": 200, "latency_ms": 41, "ok": true,

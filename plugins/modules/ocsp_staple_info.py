@@ -189,9 +189,12 @@ results:
       description:
         - What is wrong, each with C(code), C(msg) and the C(tls) version it was seen on.
         - Codes C(connection_refused), C(connection_failed), C(timeout), C(not_tls), C(tls_error),
-          C(tls_version_unsupported), C(no_certificate), C(no_staple), C(no_issuer), C(must_staple_unsatisfied), and the
-          validator's C(not_ocsp), C(unsuccessful), C(signature_invalid), C(signer_not_authorized), C(wrong_certificate),
-          C(not_yet_valid), C(expired), C(too_old), C(revoked), C(unknown).
+          C(tls_version_unsupported), C(no_certificate), C(no_staple), C(no_issuer), C(must_staple_unsatisfied),
+          C(unreadable_certificate) (the C(cryptography) library cannot read the served certificate, so its staple cannot
+          be judged; RV(results[].certificate) then holds what its DER says), and the validator's C(not_ocsp),
+          C(unsuccessful), C(signature_invalid), C(signer_not_authorized), C(unsupported_algorithm),
+          C(unsupported_critical_extension), C(malformed), C(wrong_certificate), C(not_yet_valid), C(expired),
+          C(too_old), C(revoked), C(unknown).
       type: list
       elements: dict
       returned: always
@@ -202,11 +205,16 @@ results:
       returned: always
       sample: false
     certificate:
-      description: The served certificate (C(subject), C(serial), C(fingerprint_sha256), C(not_after), C(ocsp_uris), C(sans)).
+      description:
+        - The served certificate (C(subject), C(serial), C(fingerprint_sha256), C(not_after), C(ocsp_uris), C(sans),
+          C(warnings)).
+        - C(warnings) lists what could not be read and stapling does not depend on (C(oid), C(what), C(msg)), as in
+          M(ocsp.stapling.ocsp_responder_info). Keys that could not be read are V(null).
       type: dict
       returned: always
       sample: {"subject": "CN=www.example.org", "serial": "03A1", "fingerprint_sha256": "AB:CD:...",
-               "not_after": "2027-01-01T00:00:00Z", "ocsp_uris": ["http://ocsp.example.org/"], "sans": ["www.example.org"]}
+               "not_after": "2027-01-01T00:00:00Z", "ocsp_uris": ["http://ocsp.example.org/"], "sans": ["www.example.org"],
+               "warnings": []}
     tls:
       description: Per TLS version (C(1.3), C(1.2)) C(supported), C(stapled), C(valid), C(handshakes), C(errors), and C(der)
         with O(return_der=true).

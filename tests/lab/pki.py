@@ -188,6 +188,30 @@ class PKI(object):
         pki.save()
         return pki
 
+    def add_rsa_chain(self):
+        """An all-RSA chain beside the P-256 one, as public CAs have: ``rsa_root`` -> ``rsa_intermediate``
+        -> leaf ``rsa_leaf`` (OCSP URI the lab's), a delegate ``rsa_delegate`` (id-kp-OCSPSigning), all RSA 2048
+        signed PKCS#1 v1.5 SHA-256. Not built by ``create`` (RSA keys cost time); idempotent."""
+        if "rsa_intermediate" in self.certs:
+            return self
+        self.rsa_root = self._sign("rsa_root", "Lab RSA Root CA", _key("rsa"), None, ca=True)
+        self.rsa_intermediate = self._sign("rsa_intermediate", "Lab RSA Intermediate CA", _key("rsa"), self.rsa_root,
+                                           ca=True, path_length=0)
+        self.rsa_delegate = self._sign("rsa_delegate", "Lab RSA OCSP Responder", _key("rsa"), self.rsa_intermediate,
+                                       eku=[ExtendedKeyUsageOID.OCSP_SIGNING])
+        self.issue_leaf("rsa_leaf", issuer=self.rsa_intermediate, key_type="rsa", write=False)
+        self.save()
+        return self
+
+    def add_delegate_without_eku_extension(self):
+        """``delegate_without_eku``: issued by the intermediate, with no extendedKeyUsage extension at all
+        (``delegate_no_eku`` has one, serverAuth). Not built by ``create``; idempotent."""
+        if "delegate_without_eku" not in self.certs:
+            self.delegate_without_eku = self._sign("delegate_without_eku", "Lab OCSP Responder without any EKU",
+                                                   _key(), self.intermediate)
+            self.save()
+        return self.certs["delegate_without_eku"]
+
     def issue_leaf(self, name, ocsp_uris=None, must_staple=False, issuer=None, key_type="ec", sans=None,
                    not_before=None, not_after=None, write=True):
         """Issue a TLS server certificate; ``ocsp_uris=None`` means the lab's default responder."""
@@ -222,8 +246,9 @@ class PKI(object):
 
     @property
     def leaves(self):
+        delegates = ("delegate", "delegate_no_eku", "rsa_delegate", "delegate_without_eku")
         return {n: c for n, c in self.certs.items() if not c.cert.extensions.get_extension_for_class(
-            x509.BasicConstraints).value.ca and n not in ("delegate", "delegate_no_eku")}
+            x509.BasicConstraints).value.ca and n not in delegates}
 
     def find_by_serial(self, serial):
         for issued in self.certs.values():
@@ -283,6 +308,183 @@ class PKI(object):
                     key = serialization.load_pem_private_key(f.read(), None)
                 pki.certs[name] = Issued(name, cert, key, directory, pki.certs.get(issuer) if issuer else None)
                 del pending[name]
-        for attr in ("root", "intermediate", "intermediate2", "delegate", "delegate_no_eku", "rogue"):
+        for attr in ("root", "intermediate", "intermediate2", "delegate", "delegate_no_eku", "rogue", "rsa_root",
+                     "rsa_intermediate", "rsa_delegate", "delegate_without_eku"):
             setattr(pki, attr, pki.certs.get(attr))
         return pki
+
+
+# ---------------------------------------------------------------------------------------
+# Odd certificates: what real CAs, conformance suites and hand-made encodings carry.
+# cryptography's builder makes what it allows (raw extension values); DER surgery on the
+# to-be-signed part, re-signed with the issuer's key, makes what it refuses.
+# ---------------------------------------------------------------------------------------
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def der_tlv(tag, content):
+    """One DER element: tag byte(s), definite length, content."""
+    return bytes(tag) + _der_len(len(content)) + content
+
+
+def der_split(data):
+    """[(tag, content, whole_element)] of consecutive DER elements (single-byte tags only)."""
+    out, pos = [], 0
+    while pos < len(data):
+        tag = data[pos:pos + 1]
+        length, hdr = data[pos + 1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, hdr = int.from_bytes(data[pos + 2:pos + 2 + count], "big"), 2 + count
+        out.append((tag, data[pos + hdr:pos + hdr + length], data[pos:pos + hdr + length]))
+        pos += hdr + length
+    return out
+
+
+def _resign(tbs_fields, issuer, signature_algorithm=None):
+    """A Certificate from TBSCertificate fields (whole elements), signed ECDSA-SHA256 by issuer (EC key)."""
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    tbs = der_tlv(b"\x30", b"".join(tbs_fields))
+    signature = issuer.key.sign(tbs, _ec.ECDSA(hashes.SHA256()))
+    alg = signature_algorithm or der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2a8648ce3d040302")))
+    return der_tlv(b"\x30", tbs + alg + der_tlv(b"\x03", b"\x00" + signature))
+
+
+def _tbs_of(cert):
+    """TBSCertificate fields of cert, as whole DER elements."""
+    return [whole for _t, _c, whole in der_split(der_split(cert.tbs_certificate_bytes)[0][1])]
+
+
+def _extensions_of(fields):
+    """(index of the [3] field, [whole Extension elements])."""
+    index = [i for i, f in enumerate(fields) if f[:1] == b"\xa3"][0]
+    inner = der_split(der_split(fields[index])[0][1])[0][1]
+    return index, [whole for _t, _c, whole in der_split(inner)]
+
+
+def _with_extensions(fields, index, extensions):
+    out = list(fields)
+    out[index] = der_tlv(b"\xa3", der_tlv(b"\x30", b"".join(extensions)))
+    return out
+
+
+def _sct_list_unknown_algorithms():
+    """An SCT list (RFC 6962) whose one SCT names hash 0xEE and signature 0xEE: no such algorithms."""
+    sct = (b"\x00" + b"\x11" * 32 + (1700000000000).to_bytes(8, "big") + b"\x00\x00" + b"\xee\xee"
+           + (4).to_bytes(2, "big") + b"\x01\x02\x03\x04")
+    body = len(sct).to_bytes(2, "big") + sct
+    return der_tlv(b"\x04", len(body).to_bytes(2, "big") + body)
+
+
+ODD_CERTIFICATES = {
+    # name: what is odd (cryptography's view; OpenSSL's is the test's oracle)
+    "odd_dup_basic_constraints": "basicConstraints twice (cryptography: DuplicateExtension)",
+    "odd_dup_bc_must_staple": "basicConstraints twice, and must-staple",
+    "odd_x400_san": "an x400Address in the SAN (cryptography: UnsupportedGeneralNameType)",
+    "odd_sct_unknown_alg": "an embedded SCT with unknown hash and signature algorithms",
+    "odd_empty_eku": "an empty extendedKeyUsage",
+    "odd_bad_utf8_cn": "invalid UTF-8 in the subject CN",
+    "odd_bad_utctime": "notAfter a UTCTime without seconds",
+    "odd_critical_false": "an extension with an explicit DEFAULT critical FALSE",
+    "odd_invalid_version": "version field 5",
+    "odd_null_sig_params": "ecdsa-with-SHA256 with NULL parameters",
+    "odd_dup_aia": "the AIA extension twice (OpenSSL then finds no OCSP URI either)",
+    "odd_x400_in_aia": "an AIA with an x400Address location before the OCSP URI",
+}
+
+
+def issue_odd_certificates(pki, ocsp_url=None, names=None):
+    """Issue the odd certificates of ODD_CERTIFICATES under the intermediate, each with an OCSP URI.
+
+    Returns {name: Issued}, files under ``<pki>/odd/`` and not among ``pki.certs``: each ``.cert_path``
+    is a PEM file of the odd DER (``.cert`` is the well-formed certificate the surgery started from),
+    ``.fullchain_path`` adds the intermediate, ``.key_path`` its key. ``Issued.odd_der`` is the odd DER."""
+    import base64 as _b64
+    ocsp_url = ocsp_url or pki.ocsp_url
+    out = {}
+    for name in names or ODD_CERTIFICATES:
+        extra = {}
+        if name == "odd_dup_bc_must_staple":
+            extra["must_staple"] = True
+        base = pki._sign(name, name.replace("_", "-") + ".lab.test", _key(), pki.intermediate,
+                         sans=[name.replace("_", "-") + ".lab.test"], ocsp_uris=[ocsp_url],
+                         eku=[ExtendedKeyUsageOID.SERVER_AUTH], **extra)
+        fields = _tbs_of(base.cert)
+        index, exts = _extensions_of(fields)
+        signature_algorithm = None
+        if name in ("odd_dup_basic_constraints", "odd_dup_bc_must_staple"):
+            bc = [e for e in exts if bytes.fromhex("0603551d13") in e][0]
+            fields = _with_extensions(fields, index, exts + [bc])
+        elif name == "odd_dup_aia":
+            aia = [e for e in exts if bytes.fromhex("06082b06010505070101") in e][0]
+            fields = _with_extensions(fields, index, exts + [aia])
+        elif name in ("odd_x400_san", "odd_sct_unknown_alg", "odd_empty_eku", "odd_x400_in_aia"):
+            if name == "odd_x400_san":
+                raw = der_tlv(b"\x06", bytes.fromhex("551d11")) + der_tlv(b"\x04", bytes.fromhex("3004a3020500"))
+                exts = [e for e in exts if bytes.fromhex("0603551d11") not in e]
+            elif name == "odd_sct_unknown_alg":
+                raw = (der_tlv(b"\x06", bytes.fromhex("2b06010401d679020402"))
+                       + der_tlv(b"\x04", _sct_list_unknown_algorithms()))
+            elif name == "odd_empty_eku":
+                raw = der_tlv(b"\x06", bytes.fromhex("551d25")) + der_tlv(b"\x04", b"\x30\x00")
+                exts = [e for e in exts if bytes.fromhex("0603551d25") not in e]
+            else:
+                x400 = der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2b06010505073001")) + b"\xa3\x02\x05\x00")
+                uri = der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2b06010505073001"))
+                              + der_tlv(b"\x86", ocsp_url.encode()))
+                aia = der_tlv(b"\x30", x400 + uri)
+                raw = der_tlv(b"\x06", bytes.fromhex("2b06010505070101")) + der_tlv(b"\x04", aia)
+                exts = [e for e in exts if bytes.fromhex("06082b06010505070101") not in e]
+            fields = _with_extensions(fields, index, exts + [der_tlv(b"\x30", raw)])
+        elif name == "odd_critical_false":
+            ski = [e for e in exts if bytes.fromhex("0603551d0e") in e][0]
+            parts = [w for _t, _c, w in der_split(der_split(ski)[0][1])]
+            odd = der_tlv(b"\x30", parts[0] + b"\x01\x01\x00" + parts[1])
+            fields = _with_extensions(fields, index, [odd if e == ski else e for e in exts])
+        elif name == "odd_bad_utf8_cn":
+            subject = 5 if fields[0][:1] == b"\xa0" else 4
+            cn = base.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value.encode()
+            odd_cn = b"\xff\xfe" + cn[2:]
+            assert fields[subject].count(cn) == 1
+            fields[subject] = _retag(fields[subject], cn, odd_cn)
+        elif name == "odd_bad_utctime":
+            validity = 4 if fields[0][:1] == b"\xa0" else 3
+            times = [w for _t, _c, w in der_split(der_split(fields[validity])[0][1])]
+            not_after = der_split(times[1])[0][1]
+            if len(not_after) == 13:  # UTCTime YYMMDDHHMMSSZ -> YYMMDDHHMMZ (seconds omitted)
+                times[1] = der_tlv(b"\x17", not_after[:10] + b"Z")
+            fields[validity] = der_tlv(b"\x30", b"".join(times))
+        elif name == "odd_invalid_version":
+            fields[0] = der_tlv(b"\xa0", der_tlv(b"\x02", b"\x05"))
+        elif name == "odd_null_sig_params":
+            signature_algorithm = der_tlv(b"\x30", der_tlv(b"\x06", bytes.fromhex("2a8648ce3d040302")) + b"\x05\x00")
+            alg_index = 2 if fields[0][:1] == b"\xa0" else 1
+            fields[alg_index] = signature_algorithm
+        der = _resign(fields, pki.intermediate, signature_algorithm)
+        base.odd_der = der
+        # Not one of the PKI's own certificates: PKI.load (the fault responder) must not meet what it cannot read.
+        del pki.certs[name]
+        odd_dir = os.path.join(pki.directory, "odd")
+        os.makedirs(odd_dir, exist_ok=True)
+        base.cert_path, base.key_path, base.chain_path, base.fullchain_path = (
+            os.path.join(odd_dir, name + suffix) for suffix in (".crt", ".key", ".chain.pem", ".fullchain.pem"))
+        base.write()
+        pem = (b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(
+            _b64.encodebytes(der).split(b"\n")) .rstrip(b"\n") + b"\n-----END CERTIFICATE-----\n")
+        with open(base.cert_path, "wb") as f:
+            f.write(pem)
+        with open(base.fullchain_path, "wb") as f:
+            f.write(pem + _pem(pki.intermediate.cert))
+        out[name] = base
+    return out
+
+
+def _retag(element, old, new):
+    """element with the bytes old replaced by new (same length: no lengths change)."""
+    assert len(old) == len(new)
+    return element.replace(old, new)

@@ -6,7 +6,8 @@
 * ``FaultResponder``: our own threaded HTTP responder (``python -m lab.responders``),
   bound to 127.0.0.1, which builds real responses with ``cryptography`` and can be
   switched between fault modes while running (``set_mode``), or asked for a fixed mode
-  per URL path: ``http://127.0.0.1:PORT/mode/<mode>/``.
+  per URL path: ``http://127.0.0.1:PORT/mode/<mode>/``, or made to answer exactly the
+  bytes a test gives it (``serve_fixed(name, der)``, under ``/fixed/<name>/``).
 """
 
 import argparse
@@ -119,6 +120,18 @@ class FaultResponder(_Process):
         # Its own session: a terminal's Ctrl-C in the CLI does not reach it; we stop it by PID.
         return self._launch(argv, self.log_path, env=env, start_new_session=True)
 
+    def serve_fixed(self, name, der):
+        """Have the responder answer every request under ``fixed_url(name)`` with exactly these bytes
+        (an odd response made by a test); returns that URL."""
+        directory = os.path.join(self.pki_dir, "fixed")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, name + ".der"), "wb") as f:
+            f.write(der)
+        return self.fixed_url(name)
+
+    def fixed_url(self, name):
+        return "http://127.0.0.1:{0}/fixed/{1}/".format(self.port, name)
+
     def _control(self, path):
         with urllib.request.urlopen("http://127.0.0.1:{0}/control/{1}".format(self.port, path), timeout=5) as r:
             return json.loads(r.read().decode())
@@ -157,7 +170,7 @@ def build_response(pki, der_request, mode, validity_minutes=60):
 
     # Which of our CAs is the request about? Match the issuer key hash.
     issuer = None
-    for name in ("intermediate", "intermediate2", "root"):
+    for name in ("intermediate", "intermediate2", "root", "rsa_intermediate"):
         ca = pki.certs.get(name)
         if ca is None:
             continue
@@ -288,9 +301,23 @@ def _handler(state):
                 return self._send(200, b"<html>this is not an OCSP response</html>\n")
             self._send(200, build_response(state.pki, der, mode, state.validity_minutes))
 
+        def _fixed(self):
+            """/fixed/<name>/...: the bytes a test stored with FaultResponder.serve_fixed, whatever was asked."""
+            name = self.path[len("/fixed/"):].partition("/")[0]
+            path = os.path.join(state.pki.directory, "fixed", os.path.basename(name) + ".der")
+            if not name or not os.path.isfile(path):
+                return self._send(404, b"no fixed response of that name\n", "text/plain")
+            with state.lock:
+                state.requests += 1
+                state.by_mode["fixed"] = state.by_mode.get("fixed", 0) + 1
+            with open(path, "rb") as f:
+                return self._send(200, f.read())
+
         def do_GET(self):
             if self.path.startswith("/control/"):
                 return self._control(self.path[len("/control/"):])
+            if self.path.startswith("/fixed/"):
+                return self._fixed()
             mode, path = self._split()
             if mode is not None and mode not in MODES:
                 return self._send(404, b"unknown mode\n", "text/plain")
@@ -301,6 +328,11 @@ def _handler(state):
             self._answer(der, mode)
 
         def do_POST(self):
+            if self.path.startswith("/fixed/"):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                return self._fixed()
             mode = self._split()[0]
             if mode is not None and mode not in MODES:
                 return self._send(404, b"unknown mode\n", "text/plain")
@@ -353,3 +385,116 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------------------------------
+# Odd responses: DER surgery on a real response, re-signed with the signer's key
+# ---------------------------------------------------------------------------------------
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def der_tree(data):
+    """[[tag_byte, children_or_bytes]] of consecutive DER elements; constructed ones are parsed."""
+    out, pos = [], 0
+    while pos < len(data):
+        tag = data[pos]
+        length, hdr = data[pos + 1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, hdr = int.from_bytes(data[pos + 2:pos + 2 + count], "big"), 2 + count
+        content = data[pos + hdr:pos + hdr + length]
+        out.append([tag, der_tree(content) if tag & 0x20 else content])
+        pos += hdr + length
+    return out
+
+
+def der_encode(nodes):
+    out = b""
+    for tag, value in nodes:
+        content = der_encode(value) if isinstance(value, list) else value
+        out += bytes([tag]) + _der_len(len(content)) + content
+    return out
+
+
+def _oid(dotted):
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytes([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.insert(0, 0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(chunk)
+    return out
+
+
+ODD_RESPONSES = {
+    "unknown_certid_hash": "the CertID names hash algorithm 1.3.14.3.2.26.17, which does not exist",
+    "unknown_signature_algorithm": "signatureAlgorithm 1.2.3.4.5.6, which no one knows",
+    "two_certificates": "two SingleResponses: another serial first, then ours",
+    "critical_unknown_extension": "a critical responseExtension 1.2.3.4.5.7",
+    "noncritical_unknown_extension": "a non-critical responseExtension 1.2.3.4.5.8 (to be ignored)",
+    "rsa_pss": "signed RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) by an RSA signer",
+}
+
+
+def odd_response(der, kind, signer_key=None):
+    """An odd variant (see ODD_RESPONSES) of the DER response ``der``, re-signed with signer_key where the
+    signed part changed (the responder's key; RSA for ``rsa_pss``)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    top = der_tree(der)
+    response_bytes = top[0][1][1][1][0]             # [0] EXPLICIT ResponseBytes SEQUENCE
+    basic = der_tree(response_bytes[1][1][1])       # OCTET STRING holding BasicOCSPResponse
+    tbs, alg = basic[0][1][0], basic[0][1][1]
+    fields = tbs[1]
+    responses = [f for f in fields if f[0] == 0x30][0]
+    resign = True
+    if kind == "unknown_certid_hash":
+        for single in responses[1]:
+            single[1][0][1][0][1][0][1] = _oid("1.3.14.3.2.26.17")
+    elif kind == "unknown_signature_algorithm":
+        alg[1] = [[0x06, _oid("1.2.3.4.5.6")]]
+        resign = False
+    elif kind == "two_certificates":
+        import copy
+        other = copy.deepcopy(responses[1][0])
+        serial = other[1][0][1][3]
+        serial[1] = (int.from_bytes(serial[1], "big") + 7).to_bytes(len(serial[1]), "big")
+        responses[1].insert(0, other)
+    elif kind in ("critical_unknown_extension", "noncritical_unknown_extension"):
+        if kind == "critical_unknown_extension":
+            ext = [0x30, [[0x06, _oid("1.2.3.4.5.7")], [0x01, b"\xff"], [0x04, b"\x05\x00"]]]
+        else:
+            ext = [0x30, [[0x06, _oid("1.2.3.4.5.8")], [0x04, b"\x05\x00"]]]
+        existing = [f for f in fields if f[0] == 0xA1]
+        if existing:
+            existing[0][1][0][1].append(ext)
+        else:
+            fields.append([0xA1, [[0x30, [ext]]]])
+    elif kind == "rsa_pss":
+        sha256 = [0x30, [[0x06, _oid("2.16.840.1.101.3.4.2.1")]]]
+        mgf = [0x30, [[0x06, _oid("1.2.840.113549.1.1.8")], sha256]]
+        alg[1] = [[0x06, _oid("1.2.840.113549.1.1.10")],
+                  [0x30, [[0xA0, [sha256]], [0xA1, [mgf]], [0xA2, [[0x02, b"\x20"]]]]]]
+    else:
+        raise ValueError("unknown odd response {0!r}; one of {1}".format(kind, ", ".join(ODD_RESPONSES)))
+    if resign:
+        data = der_encode([tbs])
+        if kind == "rsa_pss":
+            signature = signer_key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+                                        hashes.SHA256())
+        elif isinstance(signer_key, rsa.RSAPrivateKey):
+            signature = signer_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            signature = signer_key.sign(data, ec.ECDSA(hashes.SHA256()))
+        basic[0][1][2][1] = b"\x00" + signature
+    response_bytes[1][1][1] = der_encode(basic)
+    return der_encode(top)
