@@ -19,6 +19,9 @@ description:
   - A certificate without an OCSP URI is a normal state (Let's Encrypt since May 2025), decided as C(no_ocsp_uri),
     not an error. A missing issuer, an expired certificate, an unreadable certificate or an unusable OCSP URI is a
     per-vhost error carrying the fix.
+  - When the responder facts carry a probe (O(ocsp.stapling.ocsp_responder_info#module:probe=true)) whose authentic
+    answer is C(revoked), the vhost is an error (C(certificate_revoked)) before anything changes; other probe failures
+    do not block the plan (egress may not be open yet), the verification after the change judges the staple.
   - A must-staple certificate that cannot be stapled is a host error (C(errors)): clients hard-fail on it, so the
     rollout must not proceed.
   - Vhosts without C(SSLEngine on) are ignored.
@@ -142,7 +145,7 @@ _value:
       type: list
       elements: dict
     targets:
-      description: C({host, port, sni, server_name, must_staple}) of each stapled vhost, for M(ocsp.stapling.ocsp_staple_info).
+      description: C({host, port, sni}) of each stapled vhost, for M(ocsp.stapling.ocsp_staple_info).
       type: list
       elements: dict
     checks:
@@ -387,6 +390,11 @@ def _decide(vhost, cert, force):
             cert.get("reason") or endpoints[0]["error"])
     if not cert.get("issuer_found"):
         return "error", "missing_issuer", _missing_issuer(vhost, cert)
+    probe = cert.get("probe") or {}
+    if probe.get("authentic") and probe.get("cert_status") == "revoked":
+        return "error", "certificate_revoked", (
+            "the responder says {0} is revoked ({1}): stapling it would tell every client so; replace the "
+            "certificate".format(cert.get("path"), (probe.get("error") or {}).get("msg") or "revoked"))
     if force:
         return "staple", "forced_url", "stapling with the forced responder {0}".format(force)
     return "staple", "stapleable", "http:// OCSP URI {0}, issuer found in the {1}".format(
@@ -470,7 +478,8 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
                     checks.append(c)
             if entry["decision"] == "staple":
                 for c in vhost_checks:
-                    targets.append(dict(c, server_name=entry["server_name"], must_staple=ms))
+                    if c not in targets:
+                        targets.append(dict(c))
                 if ms:
                     must_staple.append(entry["server_name"])
                 if entry["force_url"]:

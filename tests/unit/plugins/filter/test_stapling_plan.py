@@ -36,16 +36,18 @@ def test_lab_plan_decides_per_vhost(lab):
     d = by_name(plan)
     assert plan["engine"] == "mod_ssl" and "a2enmod md" in plan["engine_reason"]
     assert {n: x["decision"] for n, x in d.items()} == {
-        "good.lab.test": "staple", "revoked.lab.test": "staple", "must-staple.lab.test": "staple",
+        "good.lab.test": "staple", "revoked.lab.test": "error", "must-staple.lab.test": "staple",
         "second-issuer.lab.test": "staple", "no-uri.lab.test": "no_ocsp_uri", "missing-chain.lab.test": "error"}
     assert d["missing-chain.lab.test"]["code"] == "missing_issuer"
     assert "SSLCertificateChainFile" in d["missing-chain.lab.test"]["reason"]
     assert "AH02217" in d["missing-chain.lab.test"]["reason"]
     assert "Let's Encrypt" in d["no-uri.lab.test"]["reason"]
+    # the probe's authentic 'revoked' answer stops that vhost before any change
+    assert d["revoked.lab.test"]["code"] == "certificate_revoked" and "replace" in d["revoked.lab.test"]["reason"]
     # no error at host level: a missing chain is per vhost, no URI is normal
     assert plan["errors"] == []
     assert plan["must_staple"] == ["must-staple.lab.test"]
-    assert plan["summary"] == {"staple": 4, "no_ocsp_uri": 1, "error": 1}
+    assert plan["summary"] == {"staple": 3, "no_ocsp_uri": 1, "error": 2}
     # stapling was in force (hand-written lab config) where it cannot work: switched off, not left on
     cfg = {v["server_name"]: v["stapling"] for v in plan["vhosts"]}
     assert cfg["no-uri.lab.test"] == "off" and cfg["missing-chain.lab.test"] == "off" and cfg["good.lab.test"] == "on"
@@ -57,7 +59,7 @@ def test_lab_targets_and_endpoints(lab):
     plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
     ports = {v["server_name"]: int(v["addresses"][0].split(":")[1]) for v in lab["apache_info"]["vhosts"]}
     assert sorted((t["sni"], t["port"]) for t in plan["targets"]) == sorted(
-        (n, ports[n]) for n in ("good.lab.test", "revoked.lab.test", "must-staple.lab.test", "second-issuer.lab.test"))
+        (n, ports[n]) for n in ("good.lab.test", "must-staple.lab.test", "second-issuer.lab.test"))
     assert all(t["host"] == "127.0.0.1" for t in plan["targets"])
     assert len(plan["checks"]) == 6
     ep = {(e["host"], e["port"]) for e in plan["endpoints"]}
@@ -105,6 +107,13 @@ def test_force_url_staples_no_uri_vhosts(lab):
     assert by_name(plan)["good.lab.test"]["force_url"] is None
     with pytest.raises(AnsibleFilterError, match="http://"):
         stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], force_url="https://ocsp.example.net/")
+
+
+def test_without_probe_a_revoked_certificate_is_planned_and_left_to_verification(lab):
+    responder = copy.deepcopy(lab["ocsp_responder_info"])
+    for cert in responder["certificates"]:
+        cert.pop("probe", None)
+    assert by_name(stapling_plan(lab["apache_info"], responder))["revoked.lab.test"]["decision"] == "staple"
 
 
 def test_must_staple_that_cannot_be_stapled_stops_the_host(lab):
