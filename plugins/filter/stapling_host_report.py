@@ -21,9 +21,10 @@ options:
     type: dict
     required: true
   plan:
-    description: The output of the C(ocsp.stapling.stapling_plan) filter.
+    description:
+      - The output of the C(ocsp.stapling.stapling_plan) filter.
+      - Without it (verification only), the report has one vhost entry per target of O(staples).
     type: dict
-    required: true
   config:
     description: The registered result of M(ocsp.stapling.apache_stapling_config), or V(null) when it did not run.
     type: dict
@@ -147,6 +148,22 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
             },
             "staple": _staple_brief(results[0]) if results else dict(_NOT_CHECKED),
         })
+    if not plan.get("decisions"):
+        # Verification only (the playbook ocsp.stapling.verify): one entry per target checked.
+        for r in (staples or {}).get("results") or []:
+            cert = r.get("certificate") or {}
+            vhosts.append({
+                "server_name": r.get("sni"), "server_aliases": [], "file": None, "line": None,
+                "addresses": ["{0}:{1}".format(r.get("host"), r.get("port"))], "selected": True, "decision": "verify",
+                "code": "verify", "reason": "verification only", "stapling": None, "force_url": None, "action": None,
+                "action_reason": None, "changed": False,
+                "certificate": {"path": None, "subject": cert.get("subject"), "serial": cert.get("serial"),
+                                "not_after": cert.get("not_after"), "fingerprint_sha256": cert.get("fingerprint_sha256"),
+                                "ocsp_uri_present": bool(cert.get("ocsp_uris")) if cert else None,
+                                "ocsp_uris": cert.get("ocsp_uris") or [], "must_staple": bool(r.get("must_staple")),
+                                "issuer_found": None},
+                "staple": _staple_brief(r),
+            })
     changed = bool(config and config.get("changed")) or bool(egress and egress.get("changed"))
     failed = failure is not None
     if failed:

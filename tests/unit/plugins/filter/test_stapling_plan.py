@@ -216,3 +216,15 @@ def test_suse15_layout_no_uri_everywhere(tmp_path):
     assert [(d["server_name"], d["decision"]) for d in plan["decisions"]] == [("shop.example.com", "no_ocsp_uri")]
     # SUSE's vhost has SSLUseStapling on: switched off so Apache stops logging AH02218 on every start
     assert plan["vhosts"][0]["stapling"] == "off" and plan["endpoints"] == [] and plan["errors"] == []
+
+
+def test_stapling_targets_for_verify(lab, tmp_path):
+    from ansible_collections.ocsp.stapling.plugins.filter.stapling_targets import stapling_targets
+    facts = copy.deepcopy(lab["apache_info"])
+    facts["vhosts"][0]["stapling"]["enabled"] = False
+    got = stapling_targets(facts)
+    assert len(got) == 5 and facts["vhosts"][0]["server_name"] not in [t["sni"] for t in got]
+    assert len(stapling_targets(facts, all_tls=True)) == 6
+    root, run = install("rhel9", tmp_path)
+    rhel = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    assert stapling_targets(rhel, check_host="10.0.0.5") == [{"host": "10.0.0.5", "port": 443, "sni": "www.example.org"}]

@@ -91,3 +91,13 @@ def test_rule_identity_is_ocsp_egress_own(uid):
     from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import Rule
     rule = Rule("ip6", "2001:db8::1", 8080, uid)
     assert _key(rule.as_dict()) == rule.key
+
+
+def test_verification_only_report_lists_targets(lab):
+    staples = {"results": [dict(staple_result({"host": "127.0.0.1", "port": 443, "sni": "www.example.org"}),
+                                must_staple=False, certificate={"subject": "CN=www", "serial": "01",
+                                                                "ocsp_uris": ["http://o.example/"]})]}
+    report = stapling_host_report(lab["apache_info"], staples=staples)
+    assert [(v["server_name"], v["decision"], v["staple"]["valid"], v["certificate"]["ocsp_uri_present"])
+            for v in report["vhosts"]] == [("www.example.org", "verify", True, True)]
+    assert report["status"] == "ok"
