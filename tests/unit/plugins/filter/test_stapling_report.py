@@ -101,3 +101,24 @@ def test_verification_only_report_lists_targets(lab):
     assert [(v["server_name"], v["decision"], v["staple"]["valid"], v["certificate"]["ocsp_uri_present"])
             for v in report["vhosts"]] == [("www.example.org", "verify", True, True)]
     assert report["status"] == "ok"
+
+
+def _documented(section):
+    import re
+    doc = open(os.path.join(os.path.dirname(os.path.dirname(UNIT)), "docs", "report-schema.md")).read()
+    part = doc.split("## `{0}`".format(section), 1)[1].split("\n## ", 1)[0] if section else \
+        doc.split("## Document", 1)[1].split("\n## ", 1)[0]
+    names = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", part, re.M):
+        names |= set(re.findall(r"`([a-z_]+)`", cell))
+    return names
+
+
+def test_schema_document_covers_every_field(lab):
+    """docs/report-schema.md names every field the filters produce, and no field they do not."""
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    host = stapling_host_report(lab["apache_info"], plan=plan, config={"changed": False})
+    doc = stapling_fleet_report({"h": host}, "rollout", "x")
+    assert set(doc) == _documented(None)
+    assert set(host) == _documented("host")
+    assert set(host["vhosts"][0]) == _documented("vhost")
