@@ -14,7 +14,7 @@ description:
   - From the registered result of M(ocsp.stapling.ocsp_egress), the endpoints (C(host) = address, C(port)) of every
     rule of ours that was there before that run (its C(rules) minus the ones it C(added)). Given back to
     M(ocsp.stapling.ocsp_egress) with O(ocsp.stapling.ocsp_egress#module:purge=true), they remove exactly the rules
-    that run added: the rollback of the role C(ocsp.stapling.apache_stapling).
+    that run added (the rollback of the role C(ocsp.stapling.apache_stapling)).
 options:
   _input:
     description: The registered result of M(ocsp.stapling.ocsp_egress).

@@ -54,7 +54,6 @@ EXAMPLES = r"""
 - name: The host's report
   ansible.builtin.set_fact:
     apache_stapling_report: "{{ apache_facts | ocsp.stapling.stapling_host_report(plan=plan, staples=staples) }}"
-
 """
 
 RETURN = r"""

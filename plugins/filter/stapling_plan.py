@@ -22,7 +22,7 @@ description:
   - When the responder facts carry a probe (O(ocsp.stapling.ocsp_responder_info#module:probe=true)) whose authentic
     answer is C(revoked), the vhost is an error (C(certificate_revoked)) before anything changes; other probe failures
     do not block the plan (egress may not be open yet), the verification after the change judges the staple.
-  - A must-staple certificate that cannot be stapled is a host error (C(errors)): clients hard-fail on it, so the
+  - A must-staple certificate that cannot be stapled is a host error (C(errors)); clients hard-fail on it, so the
     rollout must not proceed.
   - Vhosts without C(SSLEngine on) are ignored.
   - Returns the O(ocsp.stapling.apache_stapling_config#module:vhosts) input for M(ocsp.stapling.apache_stapling_config),
@@ -132,11 +132,11 @@ _value:
       elements: dict
     decisions:
       description:
-        - One per TLS vhost: C(file), C(line), C(server_name), C(server_aliases), C(addresses), C(certificate_file),
+        - "One per TLS vhost: C(file), C(line), C(server_name), C(server_aliases), C(addresses), C(certificate_file),
           C(selected), C(decision) (V(staple), V(no_ocsp_uri), V(not_selected), V(excluded), V(error), V(remove)),
           C(code) (machine-readable reason), C(reason) (readable, with the fix for errors), C(must_staple),
           C(force_url), C(certificate) (C(subject), C(serial), C(not_after), C(has_ocsp_uri), C(ocsp_uris),
-          C(fingerprint_sha256)).
+          C(fingerprint_sha256))."
       type: list
       elements: dict
     endpoints:
