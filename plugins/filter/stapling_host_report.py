@@ -64,6 +64,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+
 def _get(d, *keys):
     for k in keys:
         if not isinstance(d, dict):

@@ -28,7 +28,7 @@ def test_configtest_already_failing_is_never_touched(rollout_lab, tmp_path):
         text = f.read()
     with open(path, "w") as f:
         f.write(text.replace("</VirtualHost>", "    SSLStaplingCache shmcb:/tmp/x(32768)\n</VirtualHost>"))
-    ok, _ = rollout_lab.apache.configtest()
+    ok, _output = rollout_lab.apache.configtest()
     assert not ok
     before = tree_digest(rollout_lab.apache.confdir)
     rc, _results, out = run_rollout(rollout_lab, tmp_path)

@@ -89,12 +89,10 @@ def _conditions(node):
                 for cond in value if isinstance(value, list) else [value]:
                     yield str(cond)
             else:
-                for c in _conditions(value):
-                    yield c
+                yield from _conditions(value)
     elif isinstance(node, list):
         for item in node:
-            for c in _conditions(item):
-                yield c
+            yield from _conditions(item)
 
 
 def test_boolean_variables_in_conditions_go_through_bool():
