@@ -46,7 +46,7 @@ options:
     elements: str
     default: []
   exclude:
-    description: Globs as for O(include); a vhost matching any is left alone (applied after O(include)).
+    description: Globs as for O(include); a vhost matching any is not stapled by us (applied after O(include)).
     type: list
     elements: str
     default: []
@@ -127,7 +127,7 @@ _value:
       type: str
     vhosts:
       description: Input for M(ocsp.stapling.apache_stapling_config) (C(file), C(line), C(server_name), C(stapling),
-        C(force_url) when forced); only the selected vhosts, so the others are left alone.
+        C(force_url) when forced); only the selected vhosts (the module removes blocks of ours from any other).
       type: list
       elements: dict
     decisions:
