@@ -80,6 +80,13 @@ options:
         checks run elsewhere. Vhosts bound to a specific address are checked on that address.
     type: str
     default: 127.0.0.1
+  fix_misplaced_cache:
+    description:
+      - Whether the change will remove an C(SSLStaplingCache) inside a C(<VirtualHost>)
+        (O(ocsp.stapling.apache_stapling_config#module:fix_misplaced_cache)). A configtest that fails because of one is
+        then not a refusal.
+    type: bool
+    default: false
   state:
     description: V(absent) plans the removal of stapling from every selected vhost (C(stapling=absent)).
     type: str
@@ -311,23 +318,27 @@ def _choose_engine(apache_info, engine, allow_mod_md):
     return "mod_ssl", "auto: {0}".format(md.get("reason") or "mod_md stapling not available"), errors
 
 
-def _gate(apache_info, engine):
+def _gate(apache_info, engine, fix_misplaced_cache):
     """Host-level reasons not to touch this Apache at all."""
     errors = []
     ssl = (apache_info.get("capabilities") or {}).get("mod_ssl_stapling") or {}
     if engine == "mod_ssl" and not ssl.get("ok"):
         errors.append({"code": "cannot_staple", "msg": "this Apache cannot staple with mod_ssl: {0}".format(
             ssl.get("reason") or "unknown reason")})
-    apache = apache_info.get("apache") or {}
-    if engine == "mod_ssl" and apache.get("socache_shmcb_module") is False:
-        errors.append({"code": "no_socache", "msg": "SSLStaplingCache needs mod_socache_shmcb, which is not loaded: "
-                                                    "load it (Debian: a2enmod socache_shmcb; Red Hat: LoadModule "
-                                                    "socache_shmcb_module in conf.modules.d) and re-run"})
-    for problem in apache_info.get("problems") or []:
-        if problem.get("code") == "configtest_failed":
-            errors.append({"code": "configtest_failed",
-                           "msg": "Apache's configuration already fails its configtest before any change; fix it "
-                                  "first, nothing was touched: {0}".format(problem.get("msg"))})
+    # A missing socache_shmcb is not a refusal: apache_stapling_config loads it with the cache (and configtest proves it).
+    problems = apache_info.get("problems") or []
+    misplaced = [p for p in problems if p.get("code") == "cache_in_vhost"]
+    for problem in problems:
+        if problem.get("code") != "configtest_failed":
+            continue
+        if misplaced and fix_misplaced_cache:
+            continue  # the change removes the misplaced cache; its configtest then proves the result
+        fix = (" (an SSLStaplingCache inside a vhost at {0} line {1}: remove it, or set "
+               "apache_stapling_fix_misplaced_cache)".format(misplaced[0].get("file"), misplaced[0].get("line"))
+               if misplaced else "")
+        errors.append({"code": "configtest_failed",
+                       "msg": "Apache's configuration already fails its configtest before any change; fix it "
+                              "first, nothing was touched{0}: {1}".format(fix, problem.get("msg"))})
     return errors
 
 
@@ -409,7 +420,7 @@ def _missing_issuer(vhost, cert):
 
 
 def stapling_plan(apache_info, responder_info, include=None, exclude=None, query=None, force_url=None, engine="auto",
-                  allow_mod_md=True, check_host="127.0.0.1", state="present"):
+                  allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False):
     if not isinstance(apache_info, dict) or "vhosts" not in apache_info:
         raise _err("the input must be the registered result of ocsp.stapling.apache_info (a dict with 'vhosts')")
     if not isinstance(responder_info, dict) or "certificates" not in responder_info:
@@ -427,7 +438,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
         raise _err("allow_mod_md must be a boolean, got {0!r} (use '| bool')".format(allow_mod_md))
 
     chosen, engine_reason, errors = _choose_engine(apache_info, engine, allow_mod_md)
-    errors += _gate(apache_info, chosen) if state == "present" else []
+    errors += _gate(apache_info, chosen, bool(fix_misplaced_cache)) if state == "present" else []
     warnings = []
     index = _certificate_index(responder_info)
     tls_vhosts = [v for v in apache_info["vhosts"] if v.get("tls")]

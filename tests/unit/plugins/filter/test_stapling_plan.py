@@ -140,9 +140,20 @@ def test_gate_refuses_broken_or_incapable_hosts(lab):
     facts = copy.deepcopy(lab["apache_info"])
     facts["problems"] = [{"code": "configtest_failed", "severity": "error", "msg": "AH00526: Syntax error"}]
     facts["capabilities"]["mod_ssl_stapling"] = {"ok": False, "reason": "Apache 2.2.34 is older than 2.3.3"}
-    facts["apache"]["socache_shmcb_module"] = False
+    facts["apache"]["socache_shmcb_module"] = False  # not a refusal: the config module loads it
     codes = [e["code"] for e in stapling_plan(facts, lab["ocsp_responder_info"])["errors"]]
-    assert codes == ["cannot_staple", "no_socache", "configtest_failed"]
+    assert codes == ["cannot_staple", "configtest_failed"]
+
+
+def test_misplaced_cache_is_a_refusal_unless_the_change_fixes_it(lab):
+    facts = copy.deepcopy(lab["apache_info"])
+    facts["problems"] = [
+        {"code": "cache_in_vhost", "severity": "error", "file": "/x/good.conf", "line": 7, "msg": "SSLStaplingCache..."},
+        {"code": "configtest_failed", "severity": "error", "file": None, "line": None, "msg": "AH00526"}]
+    errors = stapling_plan(facts, lab["ocsp_responder_info"])["errors"]
+    assert [e["code"] for e in errors] == ["configtest_failed"]
+    assert "/x/good.conf line 7" in errors[0]["msg"] and "apache_stapling_fix_misplaced_cache" in errors[0]["msg"]
+    assert stapling_plan(facts, lab["ocsp_responder_info"], fix_misplaced_cache=True)["errors"] == []
 
 
 def test_state_absent_plans_removal_of_selected(lab):
