@@ -190,3 +190,39 @@ def test_rollback_false_leaves_the_change(rollout_lab, tmp_path):
     assert rc != 0 and "NOT rolled back" in out
     assert tree_digest(lab.apache.confdir) != before
     assert latest_report(tmp_path)["status"] == "failed"
+
+
+def _edit(path, fn):
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(fn(text))
+
+
+def test_drift_is_corrected(rollout_lab, tmp_path):
+    """After a rollout someone deletes our vhost block, disables our global snippet, and adds a misplaced cache; the
+    next rollout (fix_misplaced_cache on) puts it right, verifies, and the one after that changes nothing."""
+    import os
+    lab = rollout_lab
+    rc, _results, out = run_rollout(lab, tmp_path)
+    assert rc == 0, out[-4000:]
+    converged = tree_digest(lab.apache.confdir)
+    good = os.path.join(lab.apache.confdir, "sites-enabled", "good.conf")
+    _edit(good, lambda t: re.sub(r"[ \t]*# BEGIN ocsp\.stapling.*?# END ocsp\.stapling[^\n]*\n", "", t, flags=re.S))
+    assert "ocsp.stapling" not in open(good).read()
+    enabled = [p for p in os.listdir(os.path.join(lab.apache.confdir, "conf-enabled")) if "ocsp-stapling" in p]
+    assert enabled, os.listdir(os.path.join(lab.apache.confdir, "conf-enabled"))
+    for name in enabled:
+        os.unlink(os.path.join(lab.apache.confdir, "conf-enabled", name))
+    second = os.path.join(lab.apache.confdir, "sites-enabled", "second_issuer.conf")
+    _edit(second, lambda t: t.replace("</VirtualHost>", "    SSLStaplingCache shmcb:/tmp/misplaced(32768)\n</VirtualHost>"))
+    assert not lab.apache.configtest()[0]
+
+    rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_fix_misplaced_cache=True)
+    assert rc == 0, out[-4000:]
+    assert tree_digest(lab.apache.confdir) == converged
+    report = latest_report(tmp_path)
+    assert report["status"] == "changed"
+    assert all(v["staple"]["valid"] for v in report["vhosts"] if v["decision"] == "staple")
+    rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_fix_misplaced_cache=True)
+    assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
