@@ -50,8 +50,12 @@ def recap(out):
     return {"ok": int(m.group(1)), "changed": int(m.group(2)), "failed": int(m.group(4))}
 
 
+def task_name(result):
+    return result["task"].split(" : ", 1)[-1]  # role tasks are named "ocsp.stapling.apache_stapling : NAME"
+
+
 def module_runs(results):
-    return [r["task"] for r in results if r["task"] in MODULE_TASKS and r["status"] != "skipped"]
+    return [task_name(r) for r in results if task_name(r) in MODULE_TASKS and r["status"] != "skipped"]
 
 
 def curl_cert_status(lab, name):
@@ -95,6 +99,8 @@ def test_fresh_rollout_then_converged(rollout_lab, tmp_path):
     assert tree_digest(lab.apache.confdir) == digest
     runs = module_runs(results)
     assert len(runs) <= 5, runs
+    assert "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)" in runs
+    assert not [r for r in runs if r.startswith("Reload")]
     assert latest_report(tmp_path)["status"] == "ok"
 
 
@@ -104,9 +110,9 @@ def test_check_mode_changes_nothing(rollout_lab, tmp_path):
     rc, results, out = run_rollout(lab, tmp_path, args=["--check", "--diff"])
     assert rc == 0, out[-4000:]
     assert tree_digest(lab.apache.confdir) == before and resumes(lab) == generations
-    config = [r for r in results if r["task"] == "Stapling configuration (validated by configtest before it is kept)"]
+    config = [r for r in results if task_name(r) == "Stapling configuration (validated by configtest before it is kept)"]
     assert config and config[0]["result"]["changed"] is True
-    assert config[0]["result"].get("diff")
+    assert config[0]["result"].get("diff"), sorted(config[0]["result"])
 
 
 def test_audit_reports_drift_and_exits_0(rollout_lab, tmp_path):
