@@ -13,7 +13,7 @@ from .pki import PKI
 from .procs import free_port, pid_alive, stop_pid
 from .responders import MODES, FaultResponder, OpensslResponder
 
-__all__ = ["Lab", "PKI", "ApacheSandbox", "ApacheError", "OpensslResponder", "FaultResponder", "MODES",
+__all__ = ["Lab", "ROLLOUT_VHOSTS", "PKI", "ApacheSandbox", "ApacheError", "OpensslResponder", "FaultResponder", "MODES",
            "free_port", "STAPLING_GLOBAL"]
 
 # The hand-written stapling config of the lab (the rollout role will template this later).
@@ -25,6 +25,9 @@ SSLStaplingFakeTryLater off
 """
 
 DEFAULT_VHOSTS = ("good", "revoked", "no_uri", "must_staple", "second_issuer")
+# The rollout lab (`up(stapling=False)`): no stapling configured at all, plus a vhost serving the good certificate
+# without its chain file (the issuer is nowhere mod_ssl looks: AH02217).
+ROLLOUT_VHOSTS = DEFAULT_VHOSTS + ("missing_chain",)
 
 
 class Lab(object):
@@ -38,7 +41,8 @@ class Lab(object):
         self.fault = None
         self.apache = None
 
-    def up(self, vhosts=DEFAULT_VHOSTS):
+    def up(self, vhosts=DEFAULT_VHOSTS, stapling=True):
+        """Bring the lab up. stapling=False: no stapling directive anywhere (what the rollout role starts from)."""
         if os.path.exists(self.state_file) and self.status()["running"]:
             raise RuntimeError("a lab is already running from {0}; run 'down' first".format(self.state_dir))
         if os.path.exists(self.state_dir):
@@ -53,11 +57,18 @@ class Lab(object):
             self.fault = FaultResponder(self.pki.directory, self.state_dir, port=fault_port).start()
             self._save()
             self.apache = ApacheSandbox(self.state_dir)
-            self.apache.set_global(STAPLING_GLOBAL)
+            if stapling:
+                self.apache.set_global(STAPLING_GLOBAL)
             for name in vhosts:
+                directives = ["SSLUseStapling on"] if stapling else []
+                if name == "missing_chain":
+                    leaf = self.pki.certs["good"]
+                    self.apache.add_vhost(name, leaf.cert_path, leaf.key_path, server_name="missing-chain.lab.test",
+                                          directives=directives)
+                    continue
                 leaf = self.pki.certs[name]
                 self.apache.add_vhost(name, leaf.cert_path, leaf.key_path, chain_path=leaf.chain_path,
-                                      server_name=leaf.server_name, directives=["SSLUseStapling on"])
+                                      server_name=leaf.server_name, directives=directives)
             ok, out = self.apache.configtest()
             if not ok:
                 raise ApacheError("lab config fails configtest:\n" + out)

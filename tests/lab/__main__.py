@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import Lab
+from . import ROLLOUT_VHOSTS, Lab
 
 DEFAULT_STATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                              ".cache", "lab")
@@ -15,10 +15,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="lab", description="The ocsp.stapling lab on this machine")
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--state-dir", default=os.environ.get("OCSP_LAB_DIR", DEFAULT_STATE))
+    parser.add_argument("--no-stapling", action="store_true",
+                        help="up: no stapling configured (the rollout's starting point), plus a missing-chain vhost")
     args = parser.parse_args(argv)
     lab = Lab(args.state_dir)
     if args.command == "up":
-        lab.up()
+        if args.no_stapling:
+            lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
+        else:
+            lab.up()
         state = lab.status()
         print("lab up in {0}".format(args.state_dir))
         print("  openssl ocsp     {0} (pid {1})".format(state["openssl"]["url"], state["openssl"]["pid"]))

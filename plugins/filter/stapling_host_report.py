@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: stapling_host_report
+short_description: One host's stapling report (the per-host part of the JSON summary)
+version_added: 0.1.0
+description:
+  - Runs on the controller at the end of the role C(ocsp.stapling.apache_stapling) (also after a rollback) and folds the
+    registered results of the run into one dict per host, per vhost and per certificate, as described in the
+    collection's C(docs/report-schema.md).
+  - C(ocsp.stapling.stapling_fleet_report) puts the hosts' reports together.
+options:
+  _input:
+    description: The registered result of M(ocsp.stapling.apache_info).
+    type: dict
+    required: true
+  plan:
+    description:
+      - The output of the C(ocsp.stapling.stapling_plan) filter.
+      - Without it (verification only), the report has one vhost entry per target of O(staples).
+    type: dict
+  config:
+    description: The registered result of M(ocsp.stapling.apache_stapling_config), or V(null) when it did not run.
+    type: dict
+  egress:
+    description: The registered result of M(ocsp.stapling.ocsp_egress), or V(null).
+    type: dict
+  reload:
+    description: The registered result of M(ocsp.stapling.apache_reload), or V(null).
+    type: dict
+  staples:
+    description: The registered result of M(ocsp.stapling.ocsp_staple_info), or V(null).
+    type: dict
+  rolled_back:
+    description: Whether the run restored the previous configuration.
+    type: bool
+    default: false
+  failure:
+    description: C({task, msg}) of what failed, or V(null).
+    type: dict
+  check_mode:
+    description: Whether the run was in check mode (then changes are drift, not changes made).
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: The host's report
+  ansible.builtin.set_fact:
+    apache_stapling_report: "{{ apache_facts | ocsp.stapling.stapling_host_report(plan=plan, staples=staples) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The host's report; see C(docs/report-schema.md) (C(host) object).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _ran(result):
+    """A registered result that ran (not None, not skipped)."""
+    return isinstance(result, dict) and not result.get("skipped")
+
+
+def _staple_brief(result):
+    errors = result.get("errors") or []
+    return {
+        "checked": True,
+        "present": bool(result.get("stapled")),
+        "valid": bool(result.get("valid")),
+        "cert_status": result.get("cert_status"),
+        "this_update": result.get("this_update"),
+        "next_update": result.get("next_update"),
+        "age": result.get("age"),
+        "signer": result.get("signer"),
+        "last_error": (errors[-1].get("msg") or errors[-1].get("code")) if errors else None,
+        "error_codes": sorted(set(e.get("code") for e in errors if e.get("code"))),
+    }
+
+
+_NOT_CHECKED = {"checked": False, "present": None, "valid": None, "cert_status": None, "this_update": None,
+                "next_update": None, "age": None, "signer": None, "last_error": None, "error_codes": []}
+
+
+def stapling_host_report(apache_info, plan=None, config=None, egress=None, reload=None, staples=None,
+                         rolled_back=False, failure=None, check_mode=False):
+    if not isinstance(apache_info, dict):
+        raise AnsibleFilterError("stapling_host_report: the input must be the registered result of "
+                                 "ocsp.stapling.apache_info")
+    plan = plan or {}
+    config = config if _ran(config) else None
+    egress = egress if _ran(egress) else None
+    reload = reload if _ran(reload) else None
+    staples = staples if _ran(staples) else None
+    by_target = {}
+    for r in (staples or {}).get("results") or []:
+        by_target[(r.get("host"), r.get("port"), r.get("sni"))] = r
+    actions = {}
+    for v in (config or {}).get("vhosts") or []:
+        actions[(v.get("file"), v.get("line"))] = v
+    vhosts = []
+    for d in plan.get("decisions") or []:
+        cert = d.get("certificate") or {}
+        results = [by_target[k] for k in ((c["host"], c["port"], c["sni"]) for c in d.get("checks") or [])
+                   if k in by_target]
+        act = actions.get((d.get("file"), d.get("line"))) or {}
+        vhosts.append({
+            "server_name": d.get("server_name"),
+            "server_aliases": d.get("server_aliases") or [],
+            "file": d.get("file"),
+            "line": d.get("line"),
+            "addresses": d.get("addresses") or [],
+            "selected": bool(d.get("selected")),
+            "decision": d.get("decision"),
+            "code": d.get("code"),
+            "reason": d.get("reason"),
+            "stapling": d.get("stapling"),
+            "force_url": d.get("force_url"),
+            "action": act.get("action"),
+            "action_reason": act.get("reason"),
+            "changed": act.get("action") not in (None, "unchanged", "refused"),
+            "certificate": {
+                "path": cert.get("path") or d.get("certificate_file"),
+                "subject": cert.get("subject"),
+                "serial": cert.get("serial"),
+                "not_after": cert.get("not_after"),
+                "fingerprint_sha256": cert.get("fingerprint_sha256"),
+                "ocsp_uri_present": cert.get("has_ocsp_uri"),
+                "ocsp_uris": cert.get("ocsp_uris") or [],
+                "must_staple": bool(d.get("must_staple")),
+                "issuer_found": cert.get("issuer_found"),
+            },
+            "staple": _staple_brief(results[0]) if results else dict(_NOT_CHECKED),
+        })
+    if not plan.get("decisions"):
+        # Verification only (the playbook ocsp.stapling.verify): one entry per target checked.
+        for r in (staples or {}).get("results") or []:
+            cert = r.get("certificate") or {}
+            vhosts.append({
+                "server_name": r.get("sni"), "server_aliases": [], "file": None, "line": None,
+                "addresses": ["{0}:{1}".format(r.get("host"), r.get("port"))], "selected": True, "decision": "verify",
+                "code": "verify", "reason": "verification only", "stapling": None, "force_url": None, "action": None,
+                "action_reason": None, "changed": False,
+                "certificate": {"path": None, "subject": cert.get("subject"), "serial": cert.get("serial"),
+                                "not_after": cert.get("not_after"), "fingerprint_sha256": cert.get("fingerprint_sha256"),
+                                "ocsp_uri_present": bool(cert.get("ocsp_uris")) if cert else None,
+                                "ocsp_uris": cert.get("ocsp_uris") or [], "must_staple": bool(r.get("must_staple")),
+                                "issuer_found": None},
+                "staple": _staple_brief(r),
+            })
+    changed = bool(config and config.get("changed")) or bool(egress and egress.get("changed"))
+    failed = failure is not None
+    if failed:
+        status = "rolled_back" if rolled_back else "failed"
+    else:
+        status = ("drift" if changed else "ok") if check_mode else ("changed" if changed else "ok")
+    return {
+        "host": None,  # filled by the fleet report from the inventory name
+        "status": status,
+        "check_mode": bool(check_mode),
+        "state": plan.get("state"),
+        "apache": {
+            "version": _get(apache_info, "apache", "version"),
+            "mpm": _get(apache_info, "apache", "mpm"),
+            "binary": _get(apache_info, "apache", "binary"),
+            "family": _get(apache_info, "layout", "family"),
+            "server_root": _get(apache_info, "layout", "server_root"),
+        },
+        "openssl": {
+            "cli_version": _get(apache_info, "openssl", "cli_version"),
+            "mod_ssl_version": _get(apache_info, "openssl", "mod_ssl_version"),
+        },
+        "engine": plan.get("engine"),
+        "engine_reason": plan.get("engine_reason"),
+        "changed": changed,
+        "drift": changed if check_mode else None,
+        "transaction": (config or {}).get("transaction"),
+        "reload": (reload or {}).get("mode") or ("none" if config else None),
+        "reload_needed": (config or {}).get("reload"),
+        "downtime": (reload or {}).get("downtime"),
+        "config_files": (config or {}).get("files") or [],
+        "config_problems": (config or {}).get("problems") or [],
+        "firewall": None if egress is None else {
+            "backend": egress.get("backend"),
+            "rules": egress.get("rules") or [],
+            "added": egress.get("added") or [],
+            "removed": egress.get("removed") or [],
+            "persisted": egress.get("persisted"),
+        },
+        "rolled_back": bool(rolled_back),
+        "failure": failure,
+        "errors": plan.get("errors") or [],
+        "warnings": plan.get("warnings") or [],
+        "summary": plan.get("summary") or {},
+        "vhosts": vhosts,
+    }
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "stapling_host_report": stapling_host_report,
+        }

@@ -1,0 +1,531 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: stapling_plan
+short_description: Turn Apache and certificate facts into a per-vhost OCSP stapling plan
+version_added: 0.1.0
+description:
+  - Runs on the controller. Takes the result of M(ocsp.stapling.apache_info) and the result of
+    M(ocsp.stapling.ocsp_responder_info) (run with O(ocsp.stapling.ocsp_responder_info#module:vhosts) set to the
+    vhosts of the same facts) and decides, for every TLS virtual host, whether it gets stapling and why.
+  - A vhost is stapled when its served certificate has an C(http://) OCSP URI (or a forced URL), the issuer
+    certificate is where mod_ssl looks, and the certificate has not expired.
+  - A certificate without an OCSP URI is a normal state (Let's Encrypt since May 2025), decided as C(no_ocsp_uri),
+    not an error. A missing issuer, an expired certificate, an unreadable certificate or an unusable OCSP URI is a
+    per-vhost error carrying the fix.
+  - When the responder facts carry a probe (O(ocsp.stapling.ocsp_responder_info#module:probe=true)) whose authentic
+    answer is C(revoked), the vhost is an error (C(certificate_revoked)) before anything changes; other probe failures
+    do not block the plan (egress may not be open yet), the verification after the change judges the staple.
+  - A must-staple certificate that cannot be stapled is a host error (C(errors)); clients hard-fail on it, so the
+    rollout must not proceed.
+  - Vhosts without C(SSLEngine on) are ignored.
+  - Returns the O(ocsp.stapling.apache_stapling_config#module:vhosts) input for M(ocsp.stapling.apache_stapling_config),
+    the O(ocsp.stapling.ocsp_egress#module:endpoints) for M(ocsp.stapling.ocsp_egress) (only the responders of
+    stapled vhosts), the O(ocsp.stapling.ocsp_staple_info#module:targets) to verify and the liveness checks for
+    M(ocsp.stapling.apache_reload).
+options:
+  _input:
+    description: The registered result of M(ocsp.stapling.apache_info).
+    type: dict
+    required: true
+  responder_info:
+    description: The registered result of M(ocsp.stapling.ocsp_responder_info) over the same vhosts.
+    type: dict
+    required: true
+  include:
+    description:
+      - Shell-style globs (C(*.example.org)), matched case-insensitively against each vhost's ServerName and
+        ServerAlias names. Empty means every TLS vhost. A vhost without a name matches only V(*).
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description: Globs as for O(include); a vhost matching any is not stapled by us (applied after O(include)).
+    type: list
+    elements: str
+    default: []
+  query:
+    description:
+      - A JMESPath expression over the list of discovered TLS vhosts (as M(ocsp.stapling.apache_info) returns them,
+        each with an added C(certificate) holding its M(ocsp.stapling.ocsp_responder_info) facts). It must return a
+        list of vhosts or of server names; only those are planned (together with O(include) and O(exclude)).
+      - Requires the C(jmespath) Python library on the controller.
+    type: str
+  force_url:
+    description:
+      - C(http://) responder URL for vhosts whose certificate has no OCSP URI (C(SSLStaplingForceURL)).
+      - A string applies to every such vhost; a dict maps name globs to URLs (first match wins).
+    type: raw
+  engine:
+    description:
+      - V(auto) picks V(mod_md) when M(ocsp.stapling.apache_info) reports mod_md stapling possible (md_module
+        loaded, Apache >= 2.4.42) and O(allow_mod_md=true), else V(mod_ssl).
+    type: str
+    choices: [auto, mod_ssl, mod_md]
+    default: auto
+  allow_mod_md:
+    description: Whether V(auto) may choose mod_md.
+    type: bool
+    default: true
+  check_host:
+    description:
+      - Address the checks connect to for vhosts on a wildcard address (C(*), C(_default_), C([::])). The checks run on
+        the web server itself, so the default is its loopback; pass the host's address (C(ansible_host)) when the
+        checks run elsewhere. Vhosts bound to a specific address are checked on that address.
+    type: str
+    default: 127.0.0.1
+  fix_misplaced_cache:
+    description:
+      - Whether the change will remove an C(SSLStaplingCache) inside a C(<VirtualHost>)
+        (O(ocsp.stapling.apache_stapling_config#module:fix_misplaced_cache)). A configtest that fails because of one is
+        then not a refusal.
+    type: bool
+    default: false
+  state:
+    description: V(absent) plans the removal of stapling from every selected vhost (C(stapling=absent)).
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Facts about the web server and the certificates it serves
+  ocsp.stapling.apache_info:
+  register: apache_facts
+
+- name: OCSP facts of the served certificates
+  ocsp.stapling.ocsp_responder_info:
+    vhosts: "{{ apache_facts.vhosts }}"
+    fail_on_error: false
+  register: responder_facts
+
+- name: The plan
+  ansible.builtin.set_fact:
+    plan: "{{ apache_facts | ocsp.stapling.stapling_plan(responder_facts, exclude=['legacy.*']) }}"
+
+- name: Only vhosts on port 443 whose certificate is must-staple
+  ansible.builtin.set_fact:
+    plan: >-
+      {{ apache_facts | ocsp.stapling.stapling_plan(responder_facts,
+           query="[?contains(addresses[0], ':443') && certificate.must_staple]") }}
+
+- name: Configure what the plan says
+  ocsp.stapling.apache_stapling_config:
+    engine: "{{ plan.engine }}"
+    vhosts: "{{ plan.vhosts }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The plan.
+  type: dict
+  contains:
+    engine:
+      description: The engine chosen (V(mod_ssl) or V(mod_md)).
+      type: str
+    engine_reason:
+      description: Why that engine.
+      type: str
+    vhosts:
+      description: Input for M(ocsp.stapling.apache_stapling_config) (C(file), C(line), C(server_name), C(stapling),
+        C(force_url) when forced); only the selected vhosts (the module removes blocks of ours from any other).
+      type: list
+      elements: dict
+    decisions:
+      description:
+        - "One per TLS vhost: C(file), C(line), C(server_name), C(server_aliases), C(addresses), C(certificate_file),
+          C(selected), C(decision) (V(staple), V(no_ocsp_uri), V(not_selected), V(excluded), V(error), V(remove)),
+          C(code) (machine-readable reason), C(reason) (readable, with the fix for errors), C(must_staple),
+          C(force_url), C(certificate) (C(subject), C(serial), C(not_after), C(has_ocsp_uri), C(ocsp_uris),
+          C(fingerprint_sha256))."
+      type: list
+      elements: dict
+    endpoints:
+      description: Responder endpoints of the stapled vhosts' certificates (and forced URLs), merged per host and port,
+        for M(ocsp.stapling.ocsp_egress).
+      type: list
+      elements: dict
+    targets:
+      description: C({host, port, sni}) of each stapled vhost, for M(ocsp.stapling.ocsp_staple_info).
+      type: list
+      elements: dict
+    checks:
+      description: C({host, port, sni}) of every selected TLS vhost, for the liveness checks of M(ocsp.stapling.apache_reload).
+      type: list
+      elements: dict
+    must_staple:
+      description: Server names of stapled vhosts whose certificate is must-staple (a verified staple is required).
+      type: list
+      elements: str
+    errors:
+      description: Host-level problems that must stop the rollout before anything changes (each C(code), C(msg)).
+      type: list
+      elements: dict
+    warnings:
+      description: Readable warnings (for example must-staple without mod_md).
+      type: list
+      elements: str
+    summary:
+      description: Counts per decision.
+      type: dict
+"""
+
+import fnmatch
+import re
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.six import string_types
+
+try:
+    import jmespath
+    HAS_JMESPATH = True
+except ImportError:
+    HAS_JMESPATH = False
+
+_WILDCARD_HOSTS = ("*", "_default_", "0.0.0.0", "[::]", "::")
+
+
+def _err(msg):
+    return AnsibleFilterError("stapling_plan: " + msg)
+
+
+def _names(vhost):
+    return [n for n in [vhost.get("server_name")] + list(vhost.get("server_aliases") or []) if n]
+
+
+def _matches(vhost, globs):
+    names = [n.lower() for n in _names(vhost)]
+    for glob in globs:
+        if not isinstance(glob, string_types):
+            raise _err("vhost globs must be strings, got {0!r}".format(glob))
+        g = glob.lower()
+        if g == "*" or any(fnmatch.fnmatchcase(n, g) for n in names):
+            return True
+    return False
+
+
+def _split_address(address):
+    """'127.0.0.1:443' -> ('127.0.0.1', 443); '*' -> ('*', 443); '[::1]:8443' -> ('::1', 8443)."""
+    m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", address)
+    if m:
+        host, port = m.group(1), m.group(2)
+        host = "[::]" if host == "::" else host
+    elif address.count(":") == 1:
+        host, port = address.split(":")
+    else:
+        host, port = address, None
+    try:
+        port = int(port) if port not in (None, "*") else 443
+    except ValueError:
+        raise _err("cannot read the port of vhost address {0!r}".format(address))
+    return host, port
+
+
+def _check_targets(vhost, check_host):
+    targets = []
+    sni = vhost.get("server_name") or (vhost.get("server_aliases") or [None])[0]
+    for address in vhost.get("addresses") or ["*:443"]:
+        host, port = _split_address(address)
+        if host in _WILDCARD_HOSTS:
+            host = check_host
+        target = {"host": host, "port": port, "sni": sni or host}
+        if target not in targets:
+            targets.append(target)
+    return targets
+
+
+def _certificate_index(responder_info):
+    index = {}
+    for cert in responder_info.get("certificates") or []:
+        for ref in cert.get("vhosts") or []:
+            index[(ref.get("file"), ref.get("line"))] = cert
+    return index
+
+
+def _force_url_for(vhost, force_url):
+    if force_url in (None, "", {}):
+        return None
+    if isinstance(force_url, string_types):
+        url = force_url
+    elif isinstance(force_url, dict):
+        url = None
+        for glob, candidate in force_url.items():
+            if _matches(vhost, [glob]):
+                url = candidate
+                break
+        if url is None:
+            return None
+    else:
+        raise _err("force_url must be an http:// URL or a dict of name globs to URLs, got {0!r}".format(force_url))
+    if not isinstance(url, string_types) or not url.lower().startswith("http://"):
+        raise _err("force_url {0!r}: mod_ssl only asks http:// responders (SSLStaplingForceURL); give an http:// URL"
+                   .format(url))
+    return url
+
+
+def _endpoint_from_url(url):
+    m = re.match(r"^http://(\[[^\]]+\]|[^/:]+)(?::(\d+))?(/.*)?$", url, re.IGNORECASE)
+    if not m:
+        raise _err("force_url {0!r} is not an http://HOST[:PORT]/ URL".format(url))
+    return {"host": m.group(1).strip("[]"), "port": int(m.group(2) or 80), "protocol": "tcp", "addresses": [],
+            "resolve_error": None, "uris": [url]}
+
+
+def _merge_endpoint(merged, endpoint):
+    key = (endpoint["host"], endpoint["port"])
+    if key not in merged:
+        merged[key] = {"host": endpoint["host"], "port": endpoint["port"], "protocol": endpoint.get("protocol", "tcp"),
+                       "addresses": [], "resolve_error": endpoint.get("resolve_error"), "uris": []}
+    entry = merged[key]
+    for addr in endpoint.get("addresses") or []:
+        if addr not in entry["addresses"]:
+            entry["addresses"].append(addr)
+    for uri in endpoint.get("uris") or ([endpoint["uri"]] if endpoint.get("uri") else []):
+        if uri not in entry["uris"]:
+            entry["uris"].append(uri)
+
+
+def _cert_brief(cert):
+    if not cert:
+        return None
+    return {k: cert.get(k) for k in ("path", "subject", "serial", "not_after", "has_ocsp_uri", "ocsp_uris",
+                                     "must_staple", "fingerprint_sha256", "issuer_found", "expired")}
+
+
+def _choose_engine(apache_info, engine, allow_mod_md):
+    caps = apache_info.get("capabilities") or {}
+    md = caps.get("mod_md_stapling") or {}
+    errors = []
+    if engine == "mod_md":
+        if not md.get("ok"):
+            errors.append({"code": "engine_unavailable",
+                           "msg": "engine mod_md was asked for but cannot staple here: {0}".format(
+                               md.get("reason") or "unknown reason")})
+        return "mod_md", "asked for", errors
+    if engine == "mod_ssl":
+        return "mod_ssl", "asked for", errors
+    if md.get("ok") and allow_mod_md:
+        return "mod_md", "auto: mod_md is loaded and Apache is 2.4.42 or newer (proactive stapling, kept across " \
+                         "reloads and responder outages)", errors
+    if md.get("ok"):
+        return "mod_ssl", "auto: mod_md is available but not allowed (allow_mod_md=false)", errors
+    return "mod_ssl", "auto: {0}".format(md.get("reason") or "mod_md stapling not available"), errors
+
+
+def _gate(apache_info, engine, fix_misplaced_cache):
+    """Host-level reasons not to touch this Apache at all."""
+    errors = []
+    ssl = (apache_info.get("capabilities") or {}).get("mod_ssl_stapling") or {}
+    if engine == "mod_ssl" and not ssl.get("ok"):
+        errors.append({"code": "cannot_staple", "msg": "this Apache cannot staple with mod_ssl: {0}".format(
+            ssl.get("reason") or "unknown reason")})
+    # A missing socache_shmcb is not a refusal: apache_stapling_config loads it with the cache (and configtest proves it).
+    problems = apache_info.get("problems") or []
+    misplaced = [p for p in problems if p.get("code") == "cache_in_vhost"]
+    for problem in problems:
+        if problem.get("code") != "configtest_failed":
+            continue
+        if misplaced and fix_misplaced_cache:
+            continue  # the change removes the misplaced cache; its configtest then proves the result
+        fix = (" (an SSLStaplingCache inside a vhost at {0} line {1}: remove it, or set "
+               "apache_stapling_fix_misplaced_cache)".format(misplaced[0].get("file"), misplaced[0].get("line"))
+               if misplaced else "")
+        errors.append({"code": "configtest_failed",
+                       "msg": "Apache's configuration already fails its configtest before any change; fix it "
+                              "first, nothing was touched{0}: {1}".format(fix, problem.get("msg"))})
+    return errors
+
+
+def _select(tls_vhosts, index, include, exclude, query):
+    selected = set()
+    for i, vhost in enumerate(tls_vhosts):
+        if not include or _matches(vhost, include):
+            selected.add(i)
+    if query:
+        if not HAS_JMESPATH:
+            raise _err("query needs the jmespath Python library on the controller (pip install jmespath, or the "
+                       "python3-jmespath package)")
+        data = []
+        for vhost in tls_vhosts:
+            item = dict(vhost)
+            item["certificate"] = index.get((vhost.get("file"), vhost.get("line")))
+            data.append(item)
+        try:
+            result = jmespath.search(query, data)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise _err("query {0!r} is not a valid JMESPath expression: {1}".format(query, exc))
+        if result is None:
+            result = []
+        if not isinstance(result, list):
+            raise _err("query {0!r} must return a list of vhosts (or of server names), it returned {1}".format(
+                query, type(result).__name__))
+        picked = set()
+        for item in result:
+            for i, vhost in enumerate(tls_vhosts):
+                if isinstance(item, dict) and (item.get("file"), item.get("line")) == (vhost.get("file"), vhost.get("line")):
+                    picked.add(i)
+                elif isinstance(item, string_types) and item.lower() in [n.lower() for n in _names(vhost)]:
+                    picked.add(i)
+        selected &= picked
+    excluded = set(i for i, vhost in enumerate(tls_vhosts) if exclude and _matches(vhost, exclude))
+    return selected, excluded
+
+
+def _decide(vhost, cert, force):
+    """(decision, code, reason) for a selected vhost, state present."""
+    if cert is None:
+        return "error", "no_certificate_facts", (
+            "ocsp_responder_info has no facts for this vhost's certificate ({0}); run it over apache_info's vhosts"
+            .format(vhost.get("certificate_file")))
+    if cert.get("error"):
+        return "error", "certificate_error", "{0}: {1}".format(cert.get("path"), cert["error"])
+    if cert.get("expired"):
+        return "error", "certificate_expired", "the certificate {0} expired on {1}; renew it".format(
+            cert.get("path"), cert.get("not_after"))
+    if not cert.get("has_ocsp_uri"):
+        if force:
+            if not cert.get("issuer_found"):
+                return "error", "missing_issuer", _missing_issuer(vhost, cert)
+            return "staple", "forced_url", "no OCSP URI in the certificate; stapling asked for with {0}".format(force)
+        return "no_ocsp_uri", "no_ocsp_uri", ("the certificate has no OCSP URI (normal for Let's Encrypt since May "
+                                              "2025): no stapling; set apache_stapling_force_url to staple anyway")
+    endpoints = cert.get("endpoints") or []
+    if endpoints and endpoints[0].get("error") and not force:
+        return "error", "unusable_ocsp_uri", "{0}; set apache_stapling_force_url to an http:// responder".format(
+            cert.get("reason") or endpoints[0]["error"])
+    if not cert.get("issuer_found"):
+        return "error", "missing_issuer", _missing_issuer(vhost, cert)
+    probe = cert.get("probe") or {}
+    if probe.get("authentic") and probe.get("cert_status") == "revoked":
+        return "error", "certificate_revoked", (
+            "the responder says {0} is revoked ({1}): stapling it would tell every client so; replace the "
+            "certificate".format(cert.get("path"), (probe.get("error") or {}).get("msg") or "revoked"))
+    if force:
+        return "staple", "forced_url", "stapling with the forced responder {0}".format(force)
+    return "staple", "stapleable", "http:// OCSP URI {0}, issuer found in the {1}".format(
+        (cert.get("ocsp_uris") or ["?"])[0], (cert.get("issuer_source") or "configuration").replace("_", " "))
+
+
+def _missing_issuer(vhost, cert):
+    return ("the issuer of {0} ({1}) is in none of the certificate, chain or CA files: mod_ssl logs AH02217 and "
+            "staples nothing. Fix: serve the full chain (SSLCertificateChainFile with the intermediate, or a full-chain "
+            "SSLCertificateFile) in {2} line {3}".format(cert.get("path"), cert.get("issuer"), vhost.get("file"),
+                                                         vhost.get("line")))
+
+
+def stapling_plan(apache_info, responder_info, include=None, exclude=None, query=None, force_url=None, engine="auto",
+                  allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False):
+    if not isinstance(apache_info, dict) or "vhosts" not in apache_info:
+        raise _err("the input must be the registered result of ocsp.stapling.apache_info (a dict with 'vhosts')")
+    if not isinstance(responder_info, dict) or "certificates" not in responder_info:
+        raise _err("responder_info must be the registered result of ocsp.stapling.ocsp_responder_info "
+                   "(a dict with 'certificates')")
+    if isinstance(include, string_types) or isinstance(exclude, string_types):
+        raise _err("include and exclude are lists of globs, got {0!r} / {1!r}".format(include, exclude))
+    include = list(include or [])
+    exclude = list(exclude or [])
+    if engine not in ("auto", "mod_ssl", "mod_md"):
+        raise _err("engine must be auto, mod_ssl or mod_md, got {0!r}".format(engine))
+    if state not in ("present", "absent"):
+        raise _err("state must be present or absent, got {0!r}".format(state))
+    if not isinstance(allow_mod_md, bool):
+        raise _err("allow_mod_md must be a boolean, got {0!r} (use '| bool')".format(allow_mod_md))
+
+    chosen, engine_reason, errors = _choose_engine(apache_info, engine, allow_mod_md)
+    errors += _gate(apache_info, chosen, bool(fix_misplaced_cache)) if state == "present" else []
+    warnings = []
+    index = _certificate_index(responder_info)
+    tls_vhosts = [v for v in apache_info["vhosts"] if v.get("tls")]
+    selected, excluded = _select(tls_vhosts, index, include, exclude, query)
+
+    decisions, vhosts_out, targets, checks, must_staple = [], [], [], [], []
+    merged = {}
+    for i, vhost in enumerate(tls_vhosts):
+        cert = index.get((vhost.get("file"), vhost.get("line")))
+        force = _force_url_for(vhost, force_url)
+        effective = bool((vhost.get("stapling") or {}).get("enabled"))
+        ms = bool(cert and cert.get("must_staple"))
+        entry = {"file": vhost.get("file"), "line": vhost.get("line"), "server_name": vhost.get("server_name"),
+                 "server_aliases": list(vhost.get("server_aliases") or []), "addresses": list(vhost.get("addresses") or []),
+                 "certificate_file": vhost.get("certificate_file"), "selected": False, "must_staple": ms,
+                 "force_url": None, "stapling_before": effective, "stapling": None, "certificate": _cert_brief(cert)}
+        if i in excluded:
+            entry.update(decision="excluded", code="excluded", reason="matches apache_stapling_vhosts_exclude: not stapled by us (a "
+                                                               "block of ours there is removed)")
+        elif i not in selected:
+            entry.update(decision="not_selected", code="not_selected",
+                         reason="not matched by apache_stapling_vhosts_include / apache_stapling_vhosts_query: "
+                                "not stapled by us (a block of ours there is removed)")
+        elif state == "absent":
+            entry.update(selected=True, decision="remove", code="state_absent", reason="stapling of ours removed",
+                         stapling="absent")
+        else:
+            decision, code, reason = _decide(vhost, cert, force)
+            entry.update(selected=True, decision=decision, code=code, reason=reason)
+            if decision == "staple":
+                entry["stapling"] = "on"
+                entry["force_url"] = force
+            else:
+                # Not stapleable: switch off what is in force (own or inherited, no AH02218 noise), else add nothing.
+                entry["stapling"] = "off" if effective else "absent"
+            if ms and decision != "staple":
+                errors.append({"code": "must_staple_unmet", "msg": "{0}: the certificate is must-staple and cannot be "
+                               "stapled ({1}); clients will refuse it without a staple: {2}".format(
+                                   vhost.get("server_name"), code, reason)})
+        if entry["selected"]:
+            item = {"file": entry["file"], "line": entry["line"], "server_name": entry["server_name"],
+                    "stapling": entry["stapling"]}
+            if entry["force_url"]:
+                item["force_url"] = entry["force_url"]
+            vhosts_out.append(item)
+            vhost_checks = _check_targets(vhost, check_host)
+            entry["checks"] = vhost_checks
+            for c in vhost_checks:
+                if c not in checks:
+                    checks.append(c)
+            if entry["decision"] == "staple":
+                for c in vhost_checks:
+                    if c not in targets:
+                        targets.append(dict(c))
+                if ms:
+                    must_staple.append(entry["server_name"])
+                if entry["force_url"]:
+                    _merge_endpoint(merged, _endpoint_from_url(entry["force_url"]))
+                else:
+                    for ep in cert.get("endpoints") or []:
+                        if not ep.get("error"):
+                            _merge_endpoint(merged, ep)
+        decisions.append(entry)
+
+    if must_staple and chosen != "mod_md" and state == "present":
+        warnings.append("must-staple certificates ({0}) are stapled by mod_ssl, which fetches lazily in the first "
+                        "handshake; mod_md (MDStapling, Apache >= 2.4.42) is preferred for them ({1})".format(
+                            ", ".join(str(n) for n in must_staple), engine_reason))
+    summary = {}
+    for d in decisions:
+        summary[d["decision"]] = summary.get(d["decision"], 0) + 1
+    return {
+        "state": state,
+        "engine": chosen,
+        "engine_reason": engine_reason,
+        "vhosts": vhosts_out,
+        "decisions": decisions,
+        "endpoints": [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))],
+        "targets": targets,
+        "checks": checks,
+        "must_staple": must_staple,
+        "errors": errors,
+        "warnings": warnings,
+        "summary": summary,
+    }
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"stapling_plan": stapling_plan}
