@@ -179,8 +179,8 @@ def render_snippet(engine, opts, layout, enabled_by_us, foreign):
         return "".join(lines)
     body = []
     if "sslstaplingcache" not in foreign:
-        body.append('SSLStaplingCache "shmcb:{0}({1})"'.format(os.path.join(opts["run_dir"], "ocsp_stapling_cache"),
-                                                              opts["cache_size"]))
+        cache = os.path.join(opts["run_dir"], "ocsp_stapling_cache")
+        body.append('SSLStaplingCache "shmcb:{0}({1})"'.format(cache, opts["cache_size"]))
     settings = [("SSLStaplingResponderTimeout", str(opts["responder_timeout"])),
                 ("SSLStaplingReturnResponderErrors", "on" if opts["return_responder_errors"] else "off"),
                 ("SSLStaplingFakeTryLater", "on" if opts["fake_try_later"] else "off"),
