@@ -456,8 +456,9 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
                  "certificate_file": vhost.get("certificate_file"), "selected": False, "must_staple": ms,
                  "force_url": None, "stapling_before": effective, "stapling": None, "certificate": _cert_brief(cert)}
         if i in excluded:
-            entry.update(decision="excluded", code="excluded", reason="matches apache_stapling_vhosts_exclude: not stapled by us (a "
-                                                               "block of ours there is removed)")
+            entry.update(decision="excluded", code="excluded",
+                         reason="matches apache_stapling_vhosts_exclude: not stapled by us (a block of ours there is "
+                                "removed)")
         elif i not in selected:
             entry.update(decision="not_selected", code="not_selected",
                          reason="not matched by apache_stapling_vhosts_include / apache_stapling_vhosts_query: "

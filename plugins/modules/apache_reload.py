@@ -37,7 +37,7 @@ attributes:
   idempotent:
     support: partial
     details:
-      - With O(mode=auto) and O(needed=none) nothing is reloaded and RV(changed) is false; a graceful or restart
+      - With O(mode=auto) and O(needed=none) nothing is reloaded and the task reports no change; a graceful or restart
         asked for is always done.
 options:
   binary:
