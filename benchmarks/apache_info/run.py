@@ -20,29 +20,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 sys.path.insert(0, os.path.dirname(HERE))
-from common import run_module_process, write_table  # noqa: E402
-from lab import STAPLING_GLOBAL, ApacheSandbox, PKI  # noqa: E402
-from lab.procs import free_port  # noqa: E402
-
-
-def build(work, vhosts, files):
-    pki = PKI.create(os.path.join(work, "pki"), "http://ocsp.bench.test/")
-    leaf = pki.certs["good"]
-    sandbox = ApacheSandbox(work)
-    sandbox.set_global(STAPLING_GLOBAL)
-    ports = [free_port() for _i in range(10)]
-    sandbox.ports.update(ports)
-    sandbox._write_ports()
-    per_file = vhosts // files
-    for f in range(files):
-        chunk = []
-        for i in range(f * per_file, (f + 1) * per_file):
-            chunk.append("<VirtualHost 127.0.0.1:{port}>\n  ServerName v{i}.bench.test\n  ServerAlias www.v{i}.bench.test\n"
-                         "  SSLEngine on\n  SSLCertificateFile {cert}\n  SSLCertificateKeyFile {key}\n"
-                         "  SSLCertificateChainFile {chain}\n  SSLUseStapling on\n</VirtualHost>\n".format(
-                             port=ports[i % 10], i=i, cert=leaf.cert_path, key=leaf.key_path, chain=leaf.chain_path))
-        sandbox.write_conf("sites-enabled/bench{0:03d}.conf".format(f), "".join(chunk))
-    return sandbox
+from common import build_vhost_tree, run_module_process, write_table  # noqa: E402
 
 
 def time_module(sandbox, work):
@@ -64,7 +42,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-apache-") as work:
-        sandbox = build(work, args.vhosts, args.files)
+        sandbox = build_vhost_tree(work, args.vhosts, args.files)
         runs = [time_module(sandbox, work) for _r in range(args.repeat)]
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
         dump = min(time_dump(sandbox) for _r in range(args.repeat))

@@ -98,13 +98,28 @@ def vhost_lines(engine, stapling, force_url=None):
     return out
 
 
+_SPLIT = {}
+
+
+def _lines_and_blocks(data):
+    """A file's physical lines and {open index: close index} of its vhost blocks, computed once per distinct content:
+    a file of N vhosts is edited N times, and a converged run leaves its bytes (the same object) as they were."""
+    cached = _SPLIT.get(data)
+    if cached is None:
+        if len(_SPLIT) > 64:
+            _SPLIT.clear()
+        lines = data.splitlines(True)
+        cached = _SPLIT[data] = (lines, dict(vhost_blocks(lines)))
+    return cached
+
+
 def edit_vhost(data, line, wanted, take_over=False, fix_misplaced=False):
     """New bytes of a file whose vhost starting at physical ``line`` gets the ``wanted`` block lines.
 
     Returns (new data, action, reason, own lines found)."""
-    lines = data.splitlines(True)
+    lines, blocks = _lines_and_blocks(data)
     index = line - 1
-    block = next(((s, e) for s, e in vhost_blocks(lines) if s == index), None)
+    block = (index, blocks[index]) if index in blocks else None
     if block is None:
         raise StaplingError("no <VirtualHost> starts at line {0}".format(line))
     start, end = block
