@@ -13,12 +13,6 @@ import pytest
 from lab import ROLLOUT_VHOSTS, Lab
 from rollout_helpers import latest_report, run_rollout, tree_digest
 
-_MODULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins", "modules")
-# Until apache_stapling_config and apache_reload (issue 11) are merged these tests cannot run; reported as skipped.
-pytestmark = pytest.mark.skipif(
-    not all(os.path.exists(os.path.join(_MODULES, m + ".py")) for m in ("apache_stapling_config", "apache_reload")),
-    reason="needs the modules apache_stapling_config and apache_reload (issue 11)")
-
 # Names of the role's tasks that run a module on the managed host.
 MODULE_TASKS = {
     "Read Apache (versions, modules, layout, TLS vhosts, stapling in force)",
@@ -232,3 +226,31 @@ def test_drift_is_corrected(rollout_lab, tmp_path):
     assert all(v["staple"]["valid"] for v in report["vhosts"] if v["decision"] == "staple")
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_fix_misplaced_cache=True)
     assert rc == 0 and recap(out)["changed"] == 0, out[-4000:]
+
+
+def test_configtest_refusing_the_change_restores_it(rollout_lab, tmp_path):
+    """A change Apache refuses (SSLOCSPProxyURL with a port that is not a number): apache_stapling_config restores
+    every path itself, nothing is reloaded, and the host fails as rolled back."""
+    lab = rollout_lab
+    before, generations = tree_digest(lab.apache.confdir), resumes(lab)
+    rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_probe=False,
+                                    apache_stapling_proxy_url="http://proxy.lab.test:notaport/")
+    assert_rolled_back(lab, tmp_path, before, rc, out)
+    assert "Apache rejects the changed configuration" in out and "SSLOCSPProxyURL" in out
+    assert resumes(lab) == generations  # nothing was reloaded
+
+
+def test_reload_killing_apache_is_rolled_back_and_apache_serves(rollout_lab, tmp_path):
+    """An apache2.conf that does not include conf-enabled/: our global snippet (the cache) is not read, the vhosts'
+    SSLUseStapling on is; configtest passes, and the graceful kills Apache about a second later (AH01958, the trap in
+    LAB-NOTES). apache_reload sees it die; the rollback restores the tree and starts Apache again."""
+    lab = rollout_lab
+    main = os.path.join(lab.apache.confdir, "apache2.conf")
+    _edit(main, lambda t: t.replace("IncludeOptional conf-enabled/*.conf", "# no conf-enabled here"))
+    lab.apache.graceful()
+    before = tree_digest(lab.apache.confdir)
+    rc, _results, out = run_rollout(lab, tmp_path)
+    report = assert_rolled_back(lab, tmp_path, before, rc, out)
+    assert "AH01958" in out or "exited after" in out, out[-4000:]
+    assert report["status"] == "rolled_back"
+    assert curl_cert_status(lab, "good")[0] != 0  # serving as before: no stapling
