@@ -14,8 +14,11 @@ made on the file's bytes: only our marked block is added, replaced or removed; e
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
+import stat
 
 from ansible.module_utils.compat.version import LooseVersion
 
@@ -240,6 +243,15 @@ def validate(params, facts):
     if engine == "mod_md" and not facts["capabilities"]["mod_md_stapling"]["ok"]:
         raise StaplingError("engine mod_md cannot be used here: {0}".format(
             facts["capabilities"]["mod_md_stapling"]["reason"]))
+    if engine == "mod_md" and params["state"] == "present" and params.get("md_store_dir"):
+        user = (facts["layout"].get("env") or {}).get("APACHE_RUN_USER")
+        blocked = untraversable(params["md_store_dir"], user)
+        if blocked:
+            raise StaplingError("md_store_dir {0!r}: the Apache user {1} cannot traverse {2} (mode {3}); mod_md then "
+                                "fails to save responses (Permission denied: mk_group_dir) and only one child "
+                                "staples. Choose a store whose every parent directory the user can enter, or make "
+                                "{2} traversable (chmod o+x)".format(params["md_store_dir"], user, blocked[0],
+                                                                     oct(blocked[1])))
     if engine == "mod_ssl" and params["state"] == "present" and not facts["capabilities"]["mod_ssl_stapling"]["ok"]:
         raise StaplingError("engine mod_ssl cannot be used here: {0}".format(
             facts["capabilities"]["mod_ssl_stapling"]["reason"]))
@@ -250,6 +262,40 @@ def validate(params, facts):
         if vh.get("force_url") and not vh["force_url"].startswith("http://"):
             raise StaplingError("vhosts[{0}].force_url {1!r} is not http:// (mod_ssl fetches OCSP over plain "
                                 "HTTP only)".format(i, vh["force_url"]))
+
+
+def untraversable(path, user):
+    """(directory, mode) of the first existing ancestor of path that ``user`` cannot enter, or None (also when the
+    user is unknown here: nothing to judge by)."""
+    try:
+        entry = pwd.getpwnam(user) if user else None
+    except KeyError:
+        entry = None
+    if entry is None or entry.pw_uid == 0:
+        return None
+    groups = set([entry.pw_gid] + [g.gr_gid for g in grp.getgrall() if user in g.gr_mem])
+    current = os.path.dirname(os.path.abspath(path))
+    parts = []
+    while True:
+        parts.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(parts):
+        try:
+            st = os.stat(directory)
+        except OSError:
+            break  # not there yet: mod_md creates it (as root) with its own modes
+        if st.st_uid == entry.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return directory, stat.S_IMODE(st.st_mode)
+    return None
 
 
 def snippet_paths(layout):

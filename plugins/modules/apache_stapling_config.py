@@ -125,7 +125,8 @@ options:
     description: C(SSLOCSPProxyURL), an C(http://) proxy for the responder requests (Apache 2.4.19 and later).
     type: str
   md_store_dir:
-    description: C(MDStoreDir) for O(engine=mod_md), absolute; every parent must be traversable by the Apache user.
+    description: C(MDStoreDir) for O(engine=mod_md), absolute; every existing parent must be traversable by the Apache user
+      (C(APACHE_RUN_USER)), or the module refuses, naming the directory.
     type: path
   take_over:
     description: Replace the operator's own unmarked C(SSLUseStapling)/C(MDStapling) lines in planned vhosts.

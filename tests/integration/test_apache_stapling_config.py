@@ -230,3 +230,69 @@ def test_a_vhost_that_moved_is_refused(run_module, site):
     good = [v for v in vhosts if v["server_name"] == "good.lab.test"][0]
     result = apply(run_module, s, [dict(good, server_name="other.lab.test")])
     assert result["failed"] and "good.lab.test" in result["msg"] and "changed under the plan" in result["msg"]
+
+
+@pytest.fixture
+def md_store(tmp_path):
+    """A store for mod_md whose parents www-data can traverse (pytest's own tmp dirs are 0700), removed afterwards."""
+    import shutil
+    import tempfile
+    base = tempfile.mkdtemp(prefix="ocsp-md-", dir="/tmp")
+    os.chmod(base, 0o755)
+    yield os.path.join(base, "md")
+    shutil.rmtree(base)
+
+
+def test_mod_md_engine_staples_and_opts_a_vhost_out(run_module, apache_sandbox, lab, md_store, tmp_path):
+    """engine mod_md on the lab's Apache with mod_md enabled: MDStapling/MDStapleOthers in <IfModule md_module>, an
+    explicit MDStoreDir, a vhost planned off gets MDStapling off; Apache staples what mod_md fetched; absent restores
+    the tree."""
+    s = apache_sandbox
+    pki = lab.pki.certs
+    s.enable_module("md")
+    s.add_vhost("good", pki["good"].cert_path, pki["good"].key_path, chain_path=pki["good"].chain_path,
+                server_name="good.lab.test")
+    s.add_vhost("second", pki["second_issuer"].cert_path, pki["second_issuer"].key_path,
+                chain_path=pki["second_issuer"].chain_path, server_name="second.lab.test")
+    start = tree_hash(s.confdir)
+    s.journal = str(tmp_path / "journal")
+    vhosts = plan(facts(run_module, s), {"second.lab.test": "off"})
+    applied = apply(run_module, s, vhosts, engine="mod_md", md_store_dir=md_store)
+    assert not applied["failed"], applied["_output"]
+    text = s.read_conf("conf-available/ocsp-stapling.conf")
+    assert "<IfModule md_module>" in text and "MDStapling on" in text and "MDStapleOthers on" in text
+    assert 'MDStoreDir "{0}"'.format(md_store) in text and "SSLStaplingCache" not in text
+    second = s.read_conf("sites-enabled/second.conf")
+    assert "MDStapling off" in second and "<IfModule md_module>" in second
+    assert "Stapling" not in s.read_conf("sites-enabled/good.conf").replace("# BEGIN ocsp.stapling", "")
+    s.start()
+    # mod_md fetches ahead of handshakes (about 0.1 s after start); retries cover the first moments.
+    staple = run_module("ocsp.stapling.ocsp_staple_info", {"targets": [s.vhosts["good"], s.vhosts["second"]],
+                                                           "ca_file": lab.pki.ca_bundle_path, "attempts": 10,
+                                                           "delay": 0.5, "require": False})
+    assert not staple["failed"], staple["_output"]
+    by_sni = {r["sni"]: r for r in staple["results"]}
+    assert by_sni["good.lab.test"]["valid"] is True, by_sni["good.lab.test"]
+    assert by_sni["second.lab.test"]["stapled"] is False, by_sni["second.lab.test"]
+    assert os.path.isdir(os.path.join(md_store, "ocsp"))  # responses kept on disk across reloads
+    s.stop()
+    absent = apply(run_module, s, [], state="absent", engine="mod_md")
+    assert not absent["failed"] and absent["reload"] == "graceful", absent["_output"]  # no SSLStaplingCache moved
+    assert tree_hash(s.confdir) == start
+
+
+def test_mod_md_store_the_apache_user_cannot_reach_is_refused(run_module, apache_sandbox, lab, tmp_path):
+    s = apache_sandbox
+    good = lab.pki.certs["good"]
+    s.enable_module("md")
+    s.add_vhost("good", good.cert_path, good.key_path, chain_path=good.chain_path, server_name="good.lab.test")
+    start = tree_hash(s.confdir)
+    s.journal = str(tmp_path / "journal")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    result = apply(run_module, s, plan(facts(run_module, s)), engine="mod_md", md_store_dir=str(closed / "md"))
+    assert result["failed"] and "the Apache user www-data cannot traverse" in result["msg"], result["msg"]
+    # The first closed directory on the way (pytest's own tmp root is 0700 too), never one www-data can enter.
+    blocked = result["msg"].split("cannot traverse ")[1].split(" (mode")[0]
+    assert str(closed).startswith(blocked) and not os.stat(blocked).st_mode & 0o001
+    assert "chmod o+x" in result["msg"] and tree_hash(s.confdir) == start
