@@ -68,7 +68,10 @@ class FleetError(RuntimeError):
 
 def default_profile(index):
     """The default mix: every host serves good, no_uri and must_staple; one in three adds revoked, the next
-    missing_chain, the next second_issuer. No firewall."""
+    missing_chain, the next second_issuer. No firewall.
+
+    A profile: {"vhosts": [names of CERTIFICATES], "firewall": None | "nftables" | "iptables" (default-deny egress
+    loaded at boot), "broken_config": bool (a bad line added to Apache's configuration after it started)}."""
     extra = ("second_issuer", "revoked", "missing_chain")[index % 3]
     return {"vhosts": ["good", "no_uri", "must_staple", extra], "firewall": None}
 
@@ -523,6 +526,10 @@ class Fleet(object):
             self._write(host, "etc/fleet/boot.d/10-firewall",
                         "#!/bin/sh\nexec iptables-restore /etc/iptables/rules.v4\n", 0o755)
         self._write(host, "etc/fleet/boot.d/20-apache2", "#!/bin/sh\nexec /etc/init.d/apache2 start\n", 0o755)
+        if prof.get("broken_config"):
+            # Apache runs, then someone breaks a file of its configuration: the next configtest fails.
+            self._write(host, "etc/fleet/boot.d/30-break-config",
+                        "#!/bin/sh\necho 'ThisIsNotADirective on' >> /etc/apache2/conf-available/fleet.conf\n", 0o755)
         self._save()
 
     def boot(self, hosts, timeout=120):
