@@ -59,12 +59,13 @@ def run_on_fleet(fleet, playbook, tmp_path, extra_vars=None, args=(), env=None, 
                                        timeout=timeout)
 
 
-def fault_env(fleet, task, occurrence, *fault_args):
-    """Run `python -m fleet --name NAME fault ...` when `task` starts for the occurrence-th time (1 = the canary
-    batch, 2 = the next batch): the callback fleet_fault does it, synchronously, before any host runs the task."""
-    argv = [sys.executable, "-m", "fleet", "--name", fleet.name, "fault"] + list(fault_args)
-    return {"OCSP_FLEET_FAULT": json.dumps({"task": task, "occurrence": occurrence, "argv": argv,
-                                            "env": {"PYTHONPATH": TESTS}})}
+def fault_env(fleet, *faults):
+    """faults: (task, occurrence, fault args...). Runs `python -m fleet --name NAME fault ARGS` when the task starts
+    for the occurrence-th time (1 = the canary batch, 2 = the next batch): the callback fleet_fault does it,
+    synchronously, before any host is given the task."""
+    spec = [{"task": f[0], "occurrence": f[1], "env": {"PYTHONPATH": TESTS},
+             "argv": [sys.executable, "-m", "fleet", "--name", fleet.name, "fault"] + list(f[2:])} for f in faults]
+    return {"OCSP_FLEET_FAULT": json.dumps(spec)}
 
 
 def recap(out):

@@ -7,9 +7,10 @@ type: aggregate
 short_description: run a fault command when a task starts (fleet tests only)
 description:
   - >-
-    E(OCSP_FLEET_FAULT) is a JSON object with the keys task (NAME), occurrence (N), argv and env. When the task whose
-    name ends with NAME starts for the N-th time (with C(serial), once per batch), the command runs to completion
-    before any host is given the task, so the fault is in place exactly then. It runs once per playbook run.
+    E(OCSP_FLEET_FAULT) is a JSON list of faults, each an object with the keys task (NAME), occurrence (N), argv and
+    env. When the task whose name ends with NAME starts for the N-th time (with C(serial), once per batch), the
+    command runs to completion before any host is given the task, so the fault is in place exactly then. Each fault
+    runs once per playbook run.
 requirements: []
 """
 
@@ -29,20 +30,19 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
         spec = os.environ.get("OCSP_FLEET_FAULT")
-        self._spec = json.loads(spec) if spec else None
-        self._seen = 0
-        self._done = False
+        self._faults = [dict(f, seen=0, done=False) for f in json.loads(spec)] if spec else []
 
     def v2_playbook_on_task_start(self, task, is_conditional):
-        if not self._spec or self._done or not task.get_name().endswith(self._spec["task"]):
-            return
-        self._seen += 1
-        if self._seen != int(self._spec.get("occurrence", 1)):
-            return
-        self._done = True
-        env = dict(os.environ)
-        env.update(self._spec.get("env") or {})
-        proc = subprocess.run(self._spec["argv"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, check=False)
-        self._display.display("fleet_fault: {0} -> exit {1} {2}".format(
-            " ".join(self._spec["argv"][-3:]), proc.returncode, proc.stdout.strip()))
+        for fault in self._faults:
+            if fault["done"] or not task.get_name().endswith(fault["task"]):
+                continue
+            fault["seen"] += 1
+            if fault["seen"] != int(fault.get("occurrence", 1)):
+                continue
+            fault["done"] = True
+            env = dict(os.environ)
+            env.update(fault.get("env") or {})
+            proc = subprocess.run(fault["argv"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  universal_newlines=True, check=False)
+            self._display.display("fleet_fault: {0} -> exit {1} {2}".format(
+                " ".join(fault["argv"][-3:]), proc.returncode, proc.stdout.strip()))
