@@ -1,6 +1,7 @@
 """Faults during the rollout, injected at a task of the second batch (after the canary): the responder killed
 before verification; one host's Apache killed after its reload, before verification, while SSH to another host is
-cut (its link down) before the configuration step. (Apache killed *before* the reload is no fault for the rollout:
+cut (its link down) before the configuration step and to a third before its reload (its configuration written,
+never loaded: the re-run finds that change never confirmed, reloads and verifies it). (Apache killed *before* the reload is no fault for the rollout:
 `apache2ctl graceful` starts a server that is not running, and the new configuration is verified.) Every failed host ends rolled back or untouched, never half-configured (its
 configuration tree hashed), Apache serving; the others finish; a re-run converges the failed ones."""
 
@@ -10,6 +11,7 @@ from fleet.testing import (STAPLE_TASK, config_digests, fault_env, latest_summar
                            run_on_fleet)
 
 CONFIG_TASK = "Stapling configuration (validated by configtest before it is kept)"
+RELOAD_TASK = "Reload as the change demands (graceful, or a full stop/start for AH00820) and prove Apache serves"
 
 
 def serves(fleet, host):
@@ -56,11 +58,12 @@ def test_responder_killed_before_verification(fresh_fleet, tmp_path):
 def test_apache_killed_and_ssh_cut_mid_run(fresh_fleet, tmp_path):
     fleet = fresh_fleet
     before = config_digests(fleet)
-    crashed, cut = fleet.host("h03"), fleet.host("h04")
+    crashed, cut, cut_late = fleet.host("h03"), fleet.host("h04"), fleet.host("h05")
     rc, _results, out = run_on_fleet(fleet, "ocsp.stapling.rollout", tmp_path, rollout_vars(tmp_path),
                                      env=fault_env(fleet, (STAPLE_TASK, 2, "h03", "kill-apache"),
-                                                   (CONFIG_TASK, 2, "h04", "link-down")))
-    assert rc != 0 and out.count("fleet_fault") >= 2, out[-3000:]
+                                                   (CONFIG_TASK, 2, "h04", "link-down"),
+                                                   (RELOAD_TASK, 2, "h05", "link-down")))
+    assert rc != 0 and out.count("fleet_fault") >= 3, out[-3000:]
     per_host = recap(out)
     summary = latest_summary(tmp_path)["hosts"]
     after = config_digests(fleet)
@@ -71,9 +74,15 @@ def test_apache_killed_and_ssh_cut_mid_run(fresh_fleet, tmp_path):
     # SSH cut before the configuration step: unreachable, and nothing of the change reached it.
     assert per_host["h04"]["unreachable"] == 1, per_host["h04"]
     assert after["h04"] == before["h04"]
-    for name in ("h01", "h02", "h05", "h06"):
+    # SSH cut before the reload: its configuration was written (atomically, configtest passed) and never loaded.
+    assert per_host["h05"]["unreachable"] == 1, per_host["h05"]
+    assert after["h05"] != before["h05"]
+    for name in ("h01", "h02", "h06"):
         if name in summary:
             assert summary[name]["status"] == "changed", (name, summary[name]["failure"])
 
     cut.link(True)
-    converges(fleet, tmp_path, expect_changed={"h03", "h04"})
+    cut_late.link(True)
+    converges(fleet, tmp_path, expect_changed={"h03", "h04", "h05"})
+    # Never half-configured: what the cut left on h05 was the whole change, the one the re-run verified and kept.
+    assert config_digests(fleet)["h05"] == after["h05"]
