@@ -140,7 +140,7 @@ def profiles(data):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="10,50")
     parser.add_argument("--from-raw", action="store_true", help="write the table again from raw.json")
     args = parser.parse_args(argv)

@@ -27,8 +27,6 @@ def fresh_fleet(fleet):
     return fleet.reset(default_profile)
 
 
-
-
 def pytest_terminal_summary(terminalreporter):
     """Print the load test's table (requests sent and failed per host) at the end of the run."""
     from fleet.test_load import REPORT

@@ -255,8 +255,8 @@ class Fleet(object):
         self.dir = os.path.join(self.base_dir, name)
         self.state_file = os.path.join(self.dir, "state.json")
         self.state = None
-        net = ipaddress.ip_network("{0}.{1}.0/24".format(".".join(str(RANGE.network_address).split(".")[:2]),
-                                                           self.index))
+        first_two = ".".join(str(RANGE.network_address).split(".")[:2])
+        net = ipaddress.ip_network("{0}.{1}.0/24".format(first_two, self.index))
         self.subnet = net
         self.bridge = "{0}{1}br".format(PREFIX, self.index)
         self.bridge_address = str(net.network_address + 1)
@@ -321,8 +321,8 @@ class Fleet(object):
         others = [f for f in registered_fleets(self.base_dir) if f != self.name]
         for other in others:
             if Fleet.load(other, self.base_dir).index == self.index:
-                raise FleetError("fleet {0!r} already uses index {1}; choose another --index".format(other,
-                                                                                                 self.index))
+                raise FleetError("fleet {0!r} already uses index {1}; choose another --index".format(
+                    other, self.index))
         leftovers = self._leftovers()
         if leftovers:
             raise FleetError("refusing to start fleet {0!r}: {1} exist but this fleet did not create them; remove "

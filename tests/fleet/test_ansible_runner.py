@@ -43,8 +43,7 @@ def test_rollout_through_ansible_runner(fresh_fleet, tmp_path, ansible_runner_bi
     (pdd / "env" / "envvars").write_text(json.dumps({
         "ANSIBLE_CONFIG": fleet.ansible_cfg, "ANSIBLE_COLLECTIONS_PATH": collection_path.ensure(),
         "OCSP_STAPLING_REPORT_DIR": str(pdd / "reports")}))
-    (pdd / "env" / "extravars").write_text(json.dumps({"apache_stapling_ca_file": CA_FILE,
-                                                        "apache_stapling_batch": "100%"}))
+    (pdd / "env" / "extravars").write_text(json.dumps({"apache_stapling_ca_file": CA_FILE, "apache_stapling_batch": "100%"}))
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.run([ansible_runner_bin, "run", str(pdd), "-p", "rollout.yml", "--ident", "fleet"],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -1,8 +1,9 @@
 """Faults during the rollout, injected at a task of the second batch (after the canary): the responder killed
 before verification; one host's Apache killed after its reload, before verification, while SSH to another host is
 cut (its link down) before the configuration step and to a third before its reload (its configuration written,
-never loaded: the re-run finds that change never confirmed, reloads and verifies it). (Apache killed *before* the reload is no fault for the rollout:
-`apache2ctl graceful` starts a server that is not running, and the new configuration is verified.) Every failed host ends rolled back or untouched, never half-configured (its
+never loaded: the re-run finds that change never confirmed, reloads and verifies it). Apache killed *before* the
+reload is no fault for the rollout: `apache2ctl graceful` starts a server that is not running, and the new
+configuration is verified. Every failed host ends rolled back or untouched, never half-configured (its
 configuration tree hashed), Apache serving; the others finish; a re-run converges the failed ones."""
 
 import subprocess

@@ -64,8 +64,8 @@ def table(title, counts, extra=None):
              "|---|---|---|---|{0}".format("---|" if extra else "")]
     for name in sorted(counts):
         c = counts[name]
-        lines.append("| {0} | {1} | {2} | {3} |{4}".format(name, c["vhosts"], c["sent"], c["failed"],
-                                                          " {0} |".format(extra.get(name)) if extra else ""))
+        last = " {0} |".format(extra.get(name)) if extra else ""
+        lines.append("| {0} | {1} | {2} | {3} |{4}".format(name, c["vhosts"], c["sent"], c["failed"], last))
     return lines
 
 

@@ -3,7 +3,7 @@ by our module and by curl --cert-status from the controller, vhosts without an O
 per-vhost errors reported, and a converged re-run with changed=0 on every host and at most 5 module executions."""
 
 from fleet.testing import (config_digests, curl_cert_status, latest_summary, module_executions, recap, rollout_vars,
-                     run_on_fleet)
+                           run_on_fleet)
 
 EXPECTED = {  # vhost of the lab PKI -> (decision, code) the plan gives it
     "good": ("staple", "stapleable"),
