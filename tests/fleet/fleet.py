@@ -439,6 +439,21 @@ class Fleet(object):
         self.state["hosts"].append(record)
         self._save()
         os.makedirs(hdir)
+        self._make_netns(record)
+        keys = os.path.join(hdir, "hostkey")
+        os.makedirs(keys)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@" + name, "-f",
+              os.path.join(keys, "ssh_host_ed25519_key")])
+        with open(os.path.join(keys, "ssh_host_ed25519_key.pub")) as f:
+            pub = f.read().split()
+        with open(self.state["known_hosts"], "a") as f:
+            f.write("{0} {1} {2}\n".format(record["address"], pub[0], pub[1]))
+        self._prepare_root(Host(self, record))
+
+    def _make_netns(self, record):
+        """The host's network namespace, made new (its firewall rules, conntrack and routes start empty)."""
+        if record.get("netns") and record["ns"] in netns_list():
+            _run(["ip", "netns", "del", record["ns"]])  # takes its end of the veth pair along
         _run(["ip", "netns", "add", record["ns"]])
         record["netns"] = True
         self._save()
@@ -450,15 +465,6 @@ class Fleet(object):
         _run(["ip", "-n", record["ns"], "addr", "add", "{0}/{1}".format(record["address"], self.subnet.prefixlen),
               "dev", "eth0"])
         _run(["ip", "-n", record["ns"], "link", "set", "eth0", "up"])
-        keys = os.path.join(hdir, "hostkey")
-        os.makedirs(keys)
-        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@" + name, "-f",
-              os.path.join(keys, "ssh_host_ed25519_key")])
-        with open(os.path.join(keys, "ssh_host_ed25519_key.pub")) as f:
-            pub = f.read().split()
-        with open(self.state["known_hosts"], "a") as f:
-            f.write("{0} {1} {2}\n".format(record["address"], pub[0], pub[1]))
-        self._prepare_root(Host(self, record))
 
     def _prepare_root(self, host):
         """A fresh overlay of the image for the host, with its identity, certificates, vhosts and boot steps."""
@@ -588,8 +594,8 @@ class Fleet(object):
             self._save()
 
     def reset(self, profiles=None):
-        """Every host made again from the image (same names, addresses, MACs and host keys), with new
-        profiles where given ({index: profile} or a function); the responder (re)started in mode good."""
+        """Every host made again from the image and in a new network namespace (same names, addresses, MACs and
+        host keys), with new profiles where given ({index: profile} or a function); the responder (re)started in mode good."""
         hosts = self.hosts
         for host in hosts:
             self.stop_host(host)
@@ -599,8 +605,8 @@ class Fleet(object):
                 prof = profiles(host.record["index"]) if callable(profiles) else profiles.get(host.record["index"])
                 if prof is not None:
                     host.record["profile"] = prof
+            self._make_netns(host.record)  # a fresh network namespace: no firewall rules of an earlier test
             self._prepare_root(host)
-            host.link(True)
         if not is_running(self.state.get("responder")):
             self.start_responder()
         else:

@@ -73,6 +73,9 @@ def test_mixed_fleet_threshold_lets_the_others_proceed(fleet, tmp_path):
 
 def test_broken_canary_stops_the_rollout(fleet, tmp_path):
     fleet.reset(lambda i: {"vhosts": ["good", "no_uri"], "broken_config": i == 1})
+    for h in fleet.hosts[:2]:  # a host made again keeps no firewall rule of an earlier test (a new namespace)
+        assert h.exec(["nft", "list", "ruleset"]).stdout.strip() == ""
+        assert h.can_connect(fleet.bridge_address, fleet.state["responder_port"])
     digests = config_digests(fleet)
     rc, results, out = run_on_fleet(fleet, "ocsp.stapling.rollout", tmp_path, rollout_vars(tmp_path))
     assert rc != 0
