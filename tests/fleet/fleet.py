@@ -452,8 +452,12 @@ class Fleet(object):
 
     def _make_netns(self, record):
         """The host's network namespace, made new (its firewall rules, conntrack and routes start empty)."""
+        if record["veth"] in link_names():
+            # Deleted here, synchronously: a namespace's devices go asynchronously after `ip netns del`, and the
+            # name would still be taken when the pair is made again.
+            _run(["ip", "link", "del", record["veth"]])
         if record.get("netns") and record["ns"] in netns_list():
-            _run(["ip", "netns", "del", record["ns"]])  # takes its end of the veth pair along
+            _run(["ip", "netns", "del", record["ns"]])
         _run(["ip", "netns", "add", record["ns"]])
         record["netns"] = True
         self._save()
