@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs): ./scripts/test.sh [STAGE...]
-# Stages, in order: sanity sanity-2.16 unit unit-2.16 lint build integration (default: all).
+# Stages, in order: sanity sanity-2.16 unit unit-2.16 lint build integration fleet (default: all).
 # Every requested stage runs; the exit code is non-zero when any of them failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-ALL=(sanity sanity-2.16 unit unit-2.16 lint build integration)
+ALL=(sanity sanity-2.16 unit unit-2.16 lint build integration fleet)
 STAGES=("$@")
 ((${#STAGES[@]})) || STAGES=("${ALL[@]}")
 for s in "${STAGES[@]}"; do
@@ -121,6 +121,12 @@ stage_integration() {
   "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/integration
 }
 
+# Real hosts on this machine (tests/fleet/README.md): the base image is built once (debootstrap, cached under
+# /var/cache/ocsp-stapling-fleet/<recipe hash>/), then a fleet of $OCSP_FLEET_N hosts (default 6) for the session.
+stage_fleet() {
+  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/fleet
+}
+
 declare -A RESULT SECONDS_TAKEN
 fail=0
 for s in "${STAGES[@]}"; do
@@ -134,6 +140,7 @@ for s in "${STAGES[@]}"; do
     lint) stage_lint ;;
     build) stage_build ;;
     integration) stage_integration ;;
+    fleet) stage_fleet ;;
   esac
   rc=$?
   SECONDS_TAKEN[$s]=$(( $(date +%s) - start ))

@@ -585,16 +585,24 @@ def apply_change(params, facts, instance, run, check_mode=False, diff=False):
     _refuse_broken(params, facts)
     plan = plan_changes(params, facts)
     changes = plan["changes"]
-    result = {"changed": bool(changes), "transaction": None,
+    result = {"changed": bool(changes), "transaction": None, "adopted": False,
               "files": [{"path": p, "action": _action(p, w)} for p, w in sorted(changes.items())],
               "reload": reload_needed(changes, plan["cache_before"], plan["cache_after"]),
               "vhosts": plan["vhosts"], "problems": facts["problems"] + plan["problems"],
               "configtest": {"ran": False, "ok": None, "output": ""}}
     if diff and changes:
         result["diff"] = _diff(changes)
-    if not changes or check_mode:
-        return result
     journal = Journal(params["journal_dir"])
+    if not changes:
+        pending = unconfirmed(journal)
+        if pending is not None:
+            # An earlier run wrote this and never confirmed it (committed) nor restored it: the files are as it
+            # left them, but the running server may never have loaded them. Hand it back to be reloaded and proven.
+            result.update(transaction=pending["id"], adopted=True, reload=reload_needed(
+                [e["path"] for e in pending["entries"]], pending.get("cache_before"), pending.get("cache_after")))
+        return result
+    if check_mode:
+        return result
     tid = journal.begin(sorted(changes), meta={"cache_before": plan["cache_before"],
                                                "cache_after": plan["cache_after"], "state_applied": params["state"]})
     try:
@@ -619,12 +627,21 @@ def apply_change(params, facts, instance, run, check_mode=False, diff=False):
     return result
 
 
+def unconfirmed(journal):
+    """The newest journal when it is still `applied` (written, configtest passed, never committed nor restored)."""
+    ids = journal.ids()
+    if not ids:
+        return None
+    manifest = journal.load(ids[-1])
+    return manifest if manifest.get("state") == "applied" else None
+
+
 def restore_change(params, facts, instance, run, check_mode=False, diff=False):
     """state=restored / committed for one journal."""
     from ansible_collections.ocsp.stapling.plugins.module_utils._journal import Journal, snapshot
     journal = Journal(params["journal_dir"])
     tid = params["transaction"]
-    result = {"changed": False, "transaction": tid, "files": [], "reload": "none", "vhosts": [],
+    result = {"changed": False, "transaction": tid, "adopted": False, "files": [], "reload": "none", "vhosts": [],
               "problems": facts["problems"], "configtest": {"ran": False, "ok": None, "output": ""}}
     if params["state"] == "committed":
         if tid:

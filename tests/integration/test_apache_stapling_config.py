@@ -137,10 +137,19 @@ def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     staple = run_module("ocsp.stapling.ocsp_staple_info", {"targets": [s.vhosts["good"]], "ca_file": lab.pki.root_path})
     assert not staple["failed"], staple["_output"]
     assert staple["results"][0]["valid"] is True, staple["results"]
-    # Converged: nothing changes, nothing to reload, no journal.
     after_apply = tree_hash(s.confdir)
+    # Not committed yet (as when a run lost its host before the reload): the same plan changes nothing, and hands
+    # the earlier change back to be reloaded and proven.
+    pending = apply(run_module, s, plan(facts(run_module, s), {"nouri.lab.test": "off"}))
+    assert pending["changed"] is False and pending["adopted"] is True, pending["_output"]
+    assert pending["transaction"] == applied["transaction"] and pending["reload"] == "graceful"
+    committed = run_module(MODULE, {"server_root": s.confdir, "state": "committed", "journal_dir": s.journal,
+                                    "transaction": applied["transaction"]})
+    assert committed["changed"] is True and not committed["failed"]
+    # Converged and committed: nothing changes, nothing to reload, no journal.
     again = apply(run_module, s, plan(facts(run_module, s), {"nouri.lab.test": "off"}))
     assert again["changed"] is False and again["reload"] == "none" and again["transaction"] is None
+    assert again["adopted"] is False
     assert {v["action"] for v in again["vhosts"]} == {"unchanged"}
     assert tree_hash(s.confdir) == after_apply
     # Drift: someone removes our line and our enabling link; the same plan puts both back.
