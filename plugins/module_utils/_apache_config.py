@@ -164,7 +164,13 @@ class _MacroText(object):
             return self.lines[self.idx - 1], True
         cursor.src = self.next
         self.next.line_number += 1
-        return self.next.getstr(cursor)
+        got = self.next.getstr(cursor)
+        if got is not None and not got[1]:
+            # array_getch() reads the rest of that file's next line character by character; a last line without
+            # a line end meets EOF there, and array_getstr() drops what it read (a final "Use M b" without LF
+            # after another Use is not read; checked on apache2 2.4.71).
+            return None
+        return got
 
     def anchor(self, line):
         return self.use_anchor
