@@ -25,7 +25,7 @@ description:
   - A must-staple certificate that cannot be stapled is a host error (C(errors)); clients hard-fail on it, so the
     rollout must not proceed.
   - A vhost made by a mod_macro C(Use) line (M(ocsp.stapling.apache_info) reports its C(macro)) is not acted on
-    (decision C(macro)): its stapling line would go into the macro, which changes every vhost the macro makes, so
+    (decision C(macro)); its stapling line would go into the macro, which changes every vhost the macro makes, so
     that is the operator's edit. The reason names the macro's definition and the C(Use) line.
   - Vhosts without C(SSLEngine on) are ignored.
   - Returns the O(ocsp.stapling.apache_stapling_config#module:vhosts) input for M(ocsp.stapling.apache_stapling_config),

@@ -550,8 +550,8 @@ class ConfigReader(object):
                 if optional:
                     return
                 raise StaplingError("{0}: {1} {2} matches no file; Apache refuses to start (No matches for the "
-                                    "wildcard). Use IncludeOptional or fix the pattern.".format(_where(line), name,
-                                                                                                  pattern))
+                                    "wildcard). Use IncludeOptional or fix the pattern.".format(
+                                        _where(line), name, pattern))
         elif os.path.exists(full):
             matches = [full]
         elif optional:

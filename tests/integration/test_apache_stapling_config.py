@@ -250,9 +250,8 @@ def test_a_macro_made_vhost_is_refused_with_its_macro_and_use_line(run_module, s
     s = site
     s.enable_module("macro")
     pki = lab.pki.certs
-    path = s.write_conf("sites-enabled/macros.conf", MACROS.format(cert=pki["good"].cert_path,
-                                                                    key=pki["good"].key_path,
-                                                                    port=s.vhosts["good"]["port"]))
+    text = MACROS.format(cert=pki["good"].cert_path, key=pki["good"].key_path, port=s.vhosts["good"]["port"])
+    path = s.write_conf("sites-enabled/macros.conf", text)
     ok, out = s.configtest()
     assert ok, out
     with open(path, "rb") as f:

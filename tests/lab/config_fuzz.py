@@ -342,8 +342,7 @@ class _Gen(object):
         roll = self.rng.random()
         if roll < 0.4:
             addresses = self.addresses()
-            return ['Define {0} "{1}"'.format(var, " ".join(addresses))] + self.vhost(addresses=["${" + var + "}"],
-                                                                                     name=None)
+            return ['Define {0} "{1}"'.format(var, " ".join(addresses))] + self.vhost(addresses=["${" + var + "}"])
         if roll < 0.7:
             name = self.name()
             lines = self.vhost(name="${" + var + "}")
@@ -371,8 +370,8 @@ class _Gen(object):
         uses = []
         for _i in range(self.rng.randrange(1, 3)):
             name = self.name()
-            uses.append("Use {0} {1} {2} {3}".format(self.pick(["Site" + k, "site" + k]), name, self.pick(PORTS),
-                                                    "alias." + name))
+            macro = self.pick(["Site" + k, "site" + k])
+            uses.append("Use {0} {1} {2} {3}".format(macro, name, self.pick(PORTS), "alias." + name))
         roll = self.rng.random()
         if roll < 0.15:
             self.feature("macro_nested")
