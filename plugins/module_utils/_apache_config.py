@@ -28,6 +28,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
@@ -343,7 +344,13 @@ class ConfigReader(object):
     # --- reading files ------------------------------------------------------------------
     def read(self, path, optional=False):
         """Read the main configuration file (and everything it includes)."""
-        self._read_file(path, None, optional)
+        try:
+            self._read_file(path, None, optional)
+        except RecursionError:
+            # Apache nests as deep as its C stack allows; this reader follows Python's recursion limit.
+            raise StaplingError("{0}: sections, includes or macros nested deeper than this reader follows (about {1} "
+                                "levels of nesting in all); flatten the configuration".format(
+                                    path, sys.getrecursionlimit() // 4))
 
     def _read_file(self, path, outer, optional=False):
         """ap_process_resource_config(): one file, its own tree (generic containers it opens, it must close)."""

@@ -363,3 +363,13 @@ def test_after_a_macro_a_last_line_without_line_end_is_lost(tmp_path):
                                            modules=MACRO).vhosts] == ["a", "b"]
     assert [v["server_name"] for v in read(tmp_path, {"httpd.conf": macro + "Use M b"},
                                            modules=MACRO).vhosts] == ["b"]
+
+
+def nested(levels):
+    return "<IfModule ssl_module>\n" * levels + "Define X\n" + "</IfModule>\n" * levels
+
+
+def test_nesting_deeper_than_the_reader_follows_is_a_clear_error(tmp_path):
+    assert "X" in read(tmp_path, {"httpd.conf": nested(100)}, modules=["ssl_module"]).defines
+    with pytest.raises(StaplingError, match="nested deeper than this reader follows"):
+        read(tmp_path, {"httpd.conf": nested(2000)}, modules=["ssl_module"])
