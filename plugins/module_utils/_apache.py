@@ -89,14 +89,21 @@ def _cross_check(read, dump, problems):
     matches an entry of Apache's in the same file whose line is within its header. A vhost made by a macro is
     named by Apache after the macro and its Use ("macro 'x' (defined on line N of "F") used on line M of "F"")
     and numbered within the macro's text; ours carries the same name. Returns the number of disagreements."""
+    names = {}  # realpath() stats every component: once per file, not once per vhost
+
+    def key(name):
+        if name not in names:
+            names[name] = dump_name(name)
+        return names[name]
+
     ours = {}
     for index, vhost in enumerate(read):
         name, (first, last) = vhost["_dump"]
-        ours.setdefault(dump_name(name), []).append((first, last, index))
+        ours.setdefault(key(name), []).append((first, last, index))
     matched = set()
     missing = []
     for entry in dump:
-        candidates = ours.get(dump_name(entry["file"]), [])
+        candidates = ours.get(key(entry["file"]), [])
         hit = [i for first, last, i in candidates if first <= entry["line"] <= last]
         if hit:
             matched.update(hit)
