@@ -1,7 +1,8 @@
 """apache_info on files that broke other tools, each in its own copy of the lab's Apache sandbox, judged by Apache.
 
-The oracle is the real binary: ``apache2ctl -t -D DUMP_VHOSTS`` on the same sandbox (its verdict, its vhost list,
-its message when it refuses); no vhost list is typed into these tests. Every case runs as a task of one
+The oracle is the real binary: ``apache2ctl -t -D DUMP_VHOSTS -D DUMP_CONFIG`` on the same sandbox (its verdict, its
+vhost list, mod_info's configuration tree for their order, its message when it refuses); no vhost list is typed into
+these tests. Every case runs as a task of one
 ansible-playbook run (one sandbox per case), so the module runs exactly as a playbook runs it.
 """
 
@@ -11,7 +12,7 @@ import os
 import pytest
 
 from lab import ApacheSandbox
-from lab.config_fuzz import ours, same_vhosts, theirs
+from lab.config_fuzz import apache_vhost_order, ours, ours_in_order, same_vhosts, theirs
 
 VHOST = ("<VirtualHost 127.0.0.1:8443>\n    ServerName {name}\n    SSLEngine on\n    SSLCertificateFile {cert}\n"
          "    SSLCertificateKeyFile {key}\n</VirtualHost>")
@@ -95,6 +96,7 @@ def judged(tmp_path_factory, lab):
     for case, text in CASES.items():
         s = ApacheSandbox(work, name=case)
         s.enable_module("macro")
+        s.enable_module("info")  # -D DUMP_CONFIG: the configuration tree in Apache's order
         if isinstance(text, bytes):
             with open(os.path.join(s.confdir, "sites-enabled/case.conf"), "wb") as f:
                 f.write(text)
@@ -110,7 +112,7 @@ def judged(tmp_path_factory, lab):
     assert set(by_task) == set(CASES), output[-3000:]
     verdicts = {}
     for case, s in sandboxes.items():
-        proc = s.ctl("-t", "-D", "DUMP_VHOSTS")
+        proc = s.ctl("-t", "-D", "DUMP_VHOSTS", "-D", "DUMP_CONFIG")
         verdicts[case] = (proc.returncode == 0, proc.stdout, by_task[case], s)
     return verdicts
 
@@ -127,6 +129,7 @@ def test_read_as_apache_reads_it(judged, case):
         want, got = theirs(output), ours(result)
         assert want, output
         assert same_vhosts(want, got), "apache: {0}\nmodule: {1}".format(want, got)
+        assert apache_vhost_order(output) == ours_in_order(result)  # and in the order Apache builds them
         assert result["cross_check"]["disagreements"] == 0, result["problems"]
         assert not [c for c in codes if c.startswith("vhost_") or c in ("configtest_failed", "config_unreadable")]
     else:

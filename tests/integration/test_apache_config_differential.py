@@ -4,7 +4,7 @@ For every variant (tests/lab/config_fuzz.py: quoting, continuations, comments, n
 trailing words, conditions left open, Define, mod_macro, includes), in its own minimal ServerRoot:
 Apache accepts it -> apache_info's facts (``_apache.gather``, the module's whole core, with the real binary for the
 configtest and its dumps) list the same vhosts as ``apache2 -t -D DUMP_VHOSTS`` (address, name, file and line,
-macro), and the facts' own cross-check finds no disagreement; Apache refuses it -> the facts report
+macro), in the order of mod_info's ``-D DUMP_CONFIG`` tree, and the facts' own cross-check finds no disagreement; Apache refuses it -> the facts report
 ``configtest_failed`` (and nothing raised). The compile-time ``-V`` output, the same for every variant, is taken once.
 
 A longer run for nightly use: ``benchmarks/apache_config_fuzz/run.py --count N --seed S``.

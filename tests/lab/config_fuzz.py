@@ -2,9 +2,10 @@
 
 - ``MinimalRoot``: a throwaway ServerRoot with a minimal main file (the real MPM, mod_macro, mod_ssl,
   mod_headers from Debian's apache2) that includes the files under test.
-- ``apache_check()``: the oracle, ``apache2 -t -D DUMP_VHOSTS`` on that root; ``apache_vhosts()`` reads its
-  vhost list, ``editor_view()`` says where each vhost is as an editor shows it (Apache numbers a line by
-  its last physical line; a macro's vhost is named after the macro and its Use line).
+- ``apache_check()``: the oracle, ``apache2 -t -D DUMP_VHOSTS -D DUMP_CONFIG`` on that root; ``apache_vhosts()``
+  reads its vhost list, ``apache_vhost_order()`` the order of the vhosts in mod_info's configuration tree,
+  ``editor_view()`` says where each vhost is as an editor shows it (Apache numbers a line by its last physical
+  line; a macro's vhost is named after the macro and its Use line).
 - ``generate()``: a seeded generator of configuration variants (quoting, continuations, comments,
   nesting, CRLF, tabs, end tags with trailing words, conditions left open, Define, mod_macro).
 - ``judge()``: one variant, Apache's verdict against a reading of it (``gather``, passed in, is
@@ -29,6 +30,7 @@ LoadModule authz_core_module {moddir}/mod_authz_core.so
 LoadModule macro_module {moddir}/mod_macro.so
 LoadModule ssl_module {moddir}/mod_ssl.so
 LoadModule headers_module {moddir}/mod_headers.so
+LoadModule info_module {moddir}/mod_info.so
 ServerName {name}
 PidFile {root}/httpd.pid
 ErrorLog {root}/error.log
@@ -56,8 +58,10 @@ class MinimalRoot(object):
 
 
 def apache_check(root, config_file=None, binary=APACHE2, extra=()):
-    """(accepted, output) of ``apache2 -t -D DUMP_VHOSTS`` on a ServerRoot."""
-    argv = [binary, "-d", root, "-f", config_file or os.path.join(root, "httpd.conf"), "-t", "-D", "DUMP_VHOSTS"]
+    """(accepted, output) of ``apache2 -t -D DUMP_VHOSTS -D DUMP_CONFIG`` on a ServerRoot (mod_info prints the
+    configuration tree, in order, after the vhost list)."""
+    argv = [binary, "-d", root, "-f", config_file or os.path.join(root, "httpd.conf"), "-t", "-D", "DUMP_VHOSTS",
+            "-D", "DUMP_CONFIG"]
     proc = subprocess.run(argv + list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV,
                           universal_newlines=True, errors="replace", timeout=120, check=False)
     return proc.returncode == 0, proc.stdout
@@ -68,10 +72,16 @@ _NAMEBASED = re.compile(r"^(\S+:\S+)\s+is a NameVirtualHost$")
 _NAMEVHOST = re.compile(r"^\s+port \S+ namevhost (\S+) \((.*):(\d+)\)$")
 
 
+def _split(output):
+    """(DUMP_VHOSTS part, DUMP_CONFIG part): mod_info's tree starts at its first "# In file:" line."""
+    at = output.find("# In file: ")
+    return (output, "") if at < 0 else (output[:at], output[at:])
+
+
 def apache_vhosts(output):
     """Apache's DUMP_VHOSTS as [{address, name, file, line}], one per address of each vhost."""
     out, current = [], None
-    for text in output.splitlines():
+    for text in _split(output)[0].splitlines():
         m = _NAMEBASED.match(text)
         if m:
             current = m.group(1)
@@ -119,6 +129,36 @@ def editor_view(file, line):
 def theirs(output):
     """Apache's vhosts, as sorted (address, name, file, line, macro) in an editor's terms."""
     return sorted((v["address"], v["name"]) + editor_view(v["file"], v["line"]) for v in apache_vhosts(output))
+
+
+_IN_FILE = re.compile(r"^# In file: (.*)$")
+_LINE_NUMBER = re.compile(r"^\s*#\s+(\d+):$")
+
+
+def apache_vhost_order(output):
+    """The <VirtualHost> sections of mod_info's DUMP_CONFIG, in the order Apache built them, in an editor's terms."""
+    out, file, number = [], None, None
+    for text in _split(output)[1].splitlines():
+        m = _IN_FILE.match(text)
+        if m:
+            file = m.group(1)
+            continue
+        m = _LINE_NUMBER.match(text)
+        if m:
+            number = int(m.group(1))
+            continue
+        if text.startswith("<VirtualHost") and file and number:
+            out.append(editor_view(file, number))
+    return out
+
+
+def ours_in_order(facts):
+    out = []
+    for v in facts["vhosts"]:
+        macro = v.get("macro")
+        out.append((os.path.realpath(v["file"]), v["line"],
+                    (macro["name"], os.path.realpath(macro["file"]), macro["line"]) if macro else None))
+    return out
 
 
 def ours(facts):
@@ -172,7 +212,8 @@ def judge(variant, directory, gather, run):
     """Write the variant into its own ServerRoot, ask Apache, read it with ``gather``; a dict saying whether they
     agree: Apache accepts -> the same vhosts (address, name, file and line, macro) and no disagreement in the
     reading's own cross-check; Apache refuses -> the reading reports configtest_failed. Never raises for a
-    reading that fails: that is a disagreement, with the error."""
+    reading that fails: that is a disagreement, with the error. The vhosts must also come in Apache's order
+    (mod_info's DUMP_CONFIG)."""
     root = MinimalRoot(directory, variant["files"])
     accepted, output = apache_check(root.root)
     result = {"index": variant["index"], "features": variant["features"], "accepted": accepted, "agree": False,
@@ -189,6 +230,9 @@ def judge(variant, directory, gather, run):
             result["why"] = "the module's configtest failed where apache2 -t accepted: {0}".format(facts["problems"])
         elif not same_vhosts(want, got):
             result["why"] = "vhosts differ:\n  apache: {0}\n  module: {1}".format(want, got)
+        elif apache_vhost_order(output) != ours_in_order(facts):
+            result["why"] = "vhosts in another order:\n  apache: {0}\n  module: {1}".format(
+                apache_vhost_order(output), ours_in_order(facts))
         elif facts["cross_check"]["disagreements"]:
             result["why"] = "cross-check disagreements: {0}".format(
                 [p for p in facts["problems"] if p["code"].startswith("vhost_")])
