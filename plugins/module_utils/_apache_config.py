@@ -444,7 +444,11 @@ class ConfigReader(object):
             return
         if "$" in text:
             text = self._resolve(text, line)
-        name, args = first_word(text)
+        if _SLOW.search(text) is None:  # first_word()'s fast path, inline: this runs for every line
+            parts = text.split(None, 1)
+            name, args = parts[0], parts[1] if len(parts) > 1 else ""
+        else:
+            name, args = first_word(text)
         if not name:
             return
         if name[1:2] != "/":
@@ -837,6 +841,7 @@ def stapling_view(reader):
             global_stapling[d.name] = d
     cache = next((d for n, d in global_stapling.items() if n.lower() == "sslstaplingcache"), None)
     vhosts = []
+    exists = {}  # many vhosts share a chain or CA file: stat each path once
     for vh in reader.vhosts:
         effective = {}
         for name, d in global_stapling.items():
@@ -858,7 +863,10 @@ def stapling_view(reader):
                            "Apache passes configtest and then fails to start (AH01958)".format(
                                out["server_name"] or vh["file"]), vh["file"], vh["line"], "error")
         for key in ("certificate_file", "certificate_chain_file", "ca_certificate_file", "key_file"):
-            if out[key] and not os.path.exists(out[key]):
+            path = out[key]
+            if path and path not in exists:
+                exists[path] = os.path.exists(path)
+            if path and not exists[path]:
                 reader.problem("missing_file", "{0} {1} of {2} does not exist".format(
                     key, out[key], out["server_name"] or vh["file"]), vh["file"], vh["line"], "error")
         vhosts.append(out)
