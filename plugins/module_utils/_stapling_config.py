@@ -364,14 +364,19 @@ def plan_changes(params, facts):
         return files_cache[path]
 
     # --- per vhost ----------------------------------------------------------------------
-    by_pos = dict(((v["file"], v["line"]), v) for v in facts["vhosts"])
+    by_pos = {}
+    for v in facts["vhosts"]:
+        # The vhosts one macro Use makes share its line: told apart by their ServerName.
+        by_pos.setdefault((v["file"], v["line"]), []).append(v)
     planned = set()
     new_data = {}
     plan_list = (params.get("vhosts") or []) if state == "present" else []
     ops = []  # (file, line, wanted lines, plan entry or None)
     for vh in plan_list:
         key = (vh["file"], vh["line"])
-        found = by_pos.get(key)
+        candidates = by_pos.get(key) or []
+        found = next((v for v in candidates if (v.get("server_name") or None) == (vh.get("server_name") or None)),
+                     candidates[0] if candidates else None)
         label = "{0} at {1}:{2}".format(vh.get("server_name") or "(no ServerName)", vh["file"], vh["line"])
         if found is None or (found.get("server_name") or None) != (vh.get("server_name") or None):
             raise StaplingError("vhost {0}: the block there {1}; the configuration changed under the plan. Run "
@@ -400,7 +405,7 @@ def plan_changes(params, facts):
         data = new_data.get(path, data_of(path))
         if vh is None:
             data = edit_vhost(data, number, [])[0]
-            vhost_report.append({"file": path, "line": number, "server_name": (by_pos.get((path, number)) or {})
+            vhost_report.append({"file": path, "line": number, "server_name": (by_pos.get((path, number)) or [{}])[0]
                                  .get("server_name"), "stapling": "absent", "action": "removed",
                                  "reason": "not in the plan" if state == "present" else "state=absent"})
         else:
