@@ -11,8 +11,8 @@ name: md_escape
 short_description: Text for one cell of a Markdown table, shown as text
 version_added: 0.1.0
 description:
-  - Makes any text (a vhost name, a message from a host) safe to put in a cell of a GitHub-flavoured Markdown table:
-    what Markdown or HTML would interpret is backslash-escaped (CommonMark renders a backslash-escaped ASCII
+  - Makes any text (a vhost name, a message from a host) safe to put in a cell of a GitHub-flavoured Markdown table.
+    What Markdown or HTML would interpret is backslash-escaped (CommonMark renders a backslash-escaped ASCII
     punctuation character as itself), so C(<script>) shows as text and C(|) does not split the cell; line breaks
     become spaces; V(null) becomes an empty cell.
   - Used by the Markdown report of the role C(ocsp.stapling.stapling_report).

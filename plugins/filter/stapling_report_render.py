@@ -14,17 +14,17 @@ description:
   - Computes the report's view with C(ocsp.stapling.stapling_report_view) and renders a Jinja2 template file with it
     (the template sees it as C(v)). The role C(ocsp.stapling.stapling_report) renders its templates
     C(report.html.j2) and C(report.md.j2) this way and writes the result with M(ansible.builtin.copy).
-  - The template is rendered by Jinja2 itself, not by Ansible's templating: templates whose name ends in C(.html.j2),
+  - The template is rendered by Jinja2 itself, not by Ansible's templating. Templates whose name ends in C(.html.j2),
     C(.htm.j2) or C(.html) are B(autoescaped) (every value from a host is HTML-escaped unless marked safe; Ansible's
     templating ignores C({% autoescape %})), undefined names fail, and a fleet of 1,000 hosts with 5 vhosts each
-    renders in about a second (through M(ansible.builtin.template), whose templating wraps every value access, the
-    same page took about 30 s with ansible-core 2.19; see C(benchmarks/report/results.md)).
-  - Filters available in the template besides Jinja2's own - C(ocsp.stapling.md_escape), C(ocsp.stapling.duration).
+    renders in about half a second of CPU (through M(ansible.builtin.template), whose templating wraps every value
+    access, the same page took many times longer with ansible-core 2.19; see C(benchmarks/report/results.md)).
+  - Filters available in the template besides Jinja2's own are C(ocsp.stapling.md_escape) and C(ocsp.stapling.duration).
 options:
   _input:
     description:
-      - The JSON summary written by C(ocsp.stapling.rollout), C(ocsp.stapling.audit) or C(ocsp.stapling.verify): its
-        text (e.g. C(lookup('ansible.builtin.file', path))) or the document as a dict.
+      - The JSON summary written by C(ocsp.stapling.rollout), C(ocsp.stapling.audit) or C(ocsp.stapling.verify), as
+        its text (e.g. C(lookup('ansible.builtin.file', path))) or as the document (a dict).
     type: raw
     required: true
   template:
