@@ -131,7 +131,7 @@ def browser(html_path, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--vhosts", type=int, default=5)
     parser.add_argument("--no-compare", action="store_true")
@@ -147,8 +147,8 @@ def main():
             text = f.read()
         size = len(text)
         vhosts = sum(len(h["vhosts"]) for h in doc["hosts"].values())
-        what = "{0} hosts x {1} vhosts ({2} vhost rows), JSON {3:.1f} MB".format(args.hosts, args.vhosts, vhosts,
-                                                                             size / 1e6)
+        what = "{0} hosts x {1} vhosts ({2} vhost rows), JSON {3:.1f} MB".format(
+            args.hosts, args.vhosts, vhosts, size / 1e6)
         cold, warm, html_len, md_len = render_in_process(text, source)
         rows = [
             "| what ({0}) | wall time | CPU time |".format(what),

@@ -16,8 +16,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ocsp.stapling.plugins.filter.md_escape import md_escape
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_fleet_report import stapling_fleet_report
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_render import stapling_report_render
-from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import (duration, freshness,
-                                                                                    stapling_report_view)
+from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import (
+    duration, freshness, stapling_report_view)
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(UNIT, "fixtures", "report")
@@ -69,8 +69,8 @@ def test_rollout_on_the_lab():
     assert dict(h["facts"])["Apache"].startswith("2.4.71") and dict(h["facts"])["reload"] == "graceful"
     assert sorted(r["vhost"] for r in view["attention"]) == ["missing-chain.lab.test", "revoked.lab.test"]
     # Charted: the three verified staples, not the vhosts without one.
-    assert sorted(r["vhost"] for r in view["chart"]["rows"]) == ["good.lab.test", "must-staple.lab.test",
-                                                                  "second-issuer.lab.test"]
+    charted = sorted(r["vhost"] for r in view["chart"]["rows"])
+    assert charted == ["good.lab.test", "must-staple.lab.test", "second-issuer.lab.test"]
     assert view["rows"][0]["state"] == "failing" and view["rows"][-1]["state"] == "not_stapleable"
 
 
@@ -138,8 +138,8 @@ def test_verify_playbook_summary():
 def test_fleet_with_a_rolled_back_and_an_unreported_host():
     view = stapling_report_view(recorded("rollout_fleet"))
     assert [h["name"] for h in view["hosts"]] == ["web2", "web3", "web1"]  # what needs attention first
-    assert [(s["status"], s["count"]) for s in view["host_statuses"]] == [("rolled_back", 1), ("no_report", 1),
-                                                                           ("ok", 1)]
+    statuses = [(s["status"], s["count"]) for s in view["host_statuses"]]
+    assert statuses == [("rolled_back", 1), ("no_report", 1), ("ok", 1)]
     assert tile(view, "rolled_back")["value"] == 1 and tile(view, "rolled_back")["tone"] == "bad"
     web2 = rows_by_name(view, "web2")
     assert web2["second-issuer.lab.test"]["state"] == "failing"
