@@ -302,7 +302,7 @@ def _host_facts(h):
                       if h.get("engine_reason") else _str(h.get("engine"))))
     if h.get("reload"):
         words = _str(h.get("reload"))
-        if h.get("downtime") is not None:
+        if isinstance(h.get("downtime"), (int, float)) and not isinstance(h.get("downtime"), bool):
             words += ", {0:.2f} s without service".format(h.get("downtime"))
         facts.append(("reload", words))
     if h.get("transaction"):

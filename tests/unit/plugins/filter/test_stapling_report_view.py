@@ -450,3 +450,16 @@ def test_own_template_autoescaped_by_name(tmp_path):
     doc["hosts"] = {"<b>": dict(doc["hosts"]["localhost"], host="<b>")}
     assert stapling_report_render(doc, template=str(page)) == "<p>&lt;b&gt;</p>"
     assert stapling_report_render(doc, template=str(text)) == "<b>"
+
+
+def test_host_facts_in_words():
+    doc = recorded("rollout_lab")
+    h = doc["hosts"]["localhost"]
+    h.update(reload="restart", downtime=0.4213, firewall={"backend": "nftables", "rules": [{}, {}], "added": ["a"],
+                                                          "removed": [], "persisted": True})
+    facts = dict(host_view(stapling_report_view(doc), "localhost")["facts"])
+    assert facts["reload"] == "restart, 0.42 s without service"
+    assert facts["egress"] == "nftables: 2 rule(s), 1 added, 0 removed, persisted"
+    assert facts["OpenSSL"] == "mod_ssl links 3.0.19, CLI 3.0.19"
+    h["downtime"] = "n/a"  # not a number: left out, not a traceback
+    assert dict(host_view(stapling_report_view(doc), "localhost")["facts"])["reload"] == "restart"
