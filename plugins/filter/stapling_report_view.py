@@ -67,7 +67,9 @@ _value:
     - C(title), C(playbook), C(generated), C(source), C(totals) (C(hosts), C(vhosts), C(verified), C(expiring),
       C(failing), C(not_stapleable), C(changed), C(rolled_back), and one count per host status and vhost state),
       C(tiles) (the header's totals with label and colour), C(host_statuses), C(attention), C(attention_more),
-      C(host_problems) (hosts that failed with no vhost to show),
+      C(host_problems) (hosts that failed with no vhost to show; also in C(attention), flagged C(host_only)),
+      C(causes) (what needs attention grouped by cause, most frequent first, with counts of vhosts and hosts and an
+      example),
       C(must_staple), C(chart), C(hosts) (each with C(rows), one per vhost), C(rows) (every vhost row of the fleet,
       what needs attention first), C(states), C(danger_fraction).
   type: dict
@@ -138,6 +140,31 @@ STAPLE_ERRORS = {
     "timeout": "the handshake timed out",
     "tls_error": "the TLS handshake failed",
     "not_tls": "the port does not speak TLS",
+}
+
+# What needs attention, grouped by cause (a large fleet's summary): cause key -> words.
+CAUSES = {
+    "missing_issuer": "issuer certificate not where mod_ssl looks (serve the chain)",
+    "certificate_revoked": "certificate revoked",
+    "certificate_expired": "certificate expired",
+    "unusable_ocsp_uri": "OCSP URI mod_ssl cannot use",
+    "certificate_error": "certificate not readable",
+    "no_certificate_facts": "no facts about the certificate",
+    "refused": "configuration change refused",
+    "expiring": "staple in the danger zone",
+    "host_failed": "not stapled: the host failed",
+    "rolled_back": "must-staple, not stapled after the host's rollback",
+    "no_staple": "no staple",
+    "revoked": "stapled response says revoked",
+    "expired": "stapled response expired",
+    "signature_invalid": "stapled response signed by a wrong key",
+    "signer_not_authorized": "stapled response signed by an unauthorized certificate",
+    "unsuccessful": "responder error stapled (e.g. tryLater)",
+    "drift": "must-staple served without a staple (a rollout would add it)",
+    "pending": "must-staple, staple not verified",
+    "host_no_report": "host failed or was unreachable before reporting",
+    "host_unreachable": "host unreachable",
+    "host_failed_early": "host failed",
 }
 
 HOST_FAILURE_WORDS = {
@@ -244,6 +271,22 @@ def _verified_words(staple, fresh):
     if fresh:
         words += "; {0}".format(fresh["words"])
     return words
+
+
+def _cause(state, vhost, staple, reason):
+    """Why a vhost needs attention, as a key of CAUSES (or an error code), to group a large fleet's problems."""
+    if state == "failing":
+        if vhost.get("decision") == "error":
+            return _str(vhost.get("code")) or "certificate_error"
+        if vhost.get("action") == "refused":
+            return "refused"
+        codes = [c for c in staple.get("error_codes") or [] if c and c != "must_staple_unsatisfied"]
+        if codes:
+            return codes[0]
+        if reason.startswith("not stapled: the host failed"):
+            return "host_failed"
+        return "no_staple" if staple.get("checked") and not staple.get("present") else "must_staple_unsatisfied"
+    return state
 
 
 def classify(host, vhost, generated, danger_fraction):
@@ -434,7 +477,7 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
             staple = v.get("staple") or {}
             words, tone = STATES[state]
             row = {
-                "host": host, "vhost": _str(v.get("server_name")) or "(no name)",
+                "host": host, "vhost": _str(v.get("server_name")) or "(no name)", "host_only": False,
                 "aliases": ", ".join(_str(a) for a in v.get("server_aliases") or []),
                 "addresses": ", ".join(_str(a) for a in v.get("addresses") or []),
                 "where": "{0}:{1}".format(_str(v.get("file")), v.get("line")) if v.get("file") else "",
@@ -457,6 +500,7 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
             }
             row["at_risk"] = row["must_staple"] and state not in ("verified", "not_stapleable", "excluded",
                                                                   "removed")
+            row["cause"] = _cause(state, v, staple, reason)
             counts[state] += 1
             states[state] += 1
             rows.append(row)
@@ -480,13 +524,27 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
             "summary_words": ", ".join("{0} {1}".format(counts[s], STATES[s][0]) for s in STATE_ORDER if counts[s]),
         })
         if tone == "bad" and not rows:
-            host_problems.append({"host": host, "status": status, "status_words": words, "tone": "bad",
-                                  "reason": problems[0] if problems else words})
+            problem = {"host": host, "vhost": "", "host_only": True, "status": status, "state": status,
+                       "status_words": words, "state_words": words, "tone": "bad", "rank": -1,
+                       "reason": problems[0] if problems else words, "must_staple": False, "at_risk": False,
+                       "cause": "host_" + status if "host_" + status in CAUSES else "host_failed_early"}
+            host_problems.append(problem)
+            attention.append(problem)
     hosts.sort(key=lambda x: (TONE_RANK[x["tone"]], HOST_ORDER.index(x["status"]), x["name"]))
     for i, x in enumerate(hosts):
         x["open"] = len(hosts) <= open_hosts
         x["index"] = i
     attention.sort(key=lambda r: (r["rank"], not r["at_risk"], r["host"], r["vhost"]))
+    causes = {}
+    for r in attention:
+        c = causes.setdefault(r["cause"], {"cause": r["cause"], "words": CAUSES.get(r["cause"]) or
+                                           r["cause"].replace("_", " "), "vhosts": 0, "hosts": set(),
+                                           "tone": r["tone"], "example": r})
+        c["vhosts"] += 0 if r.get("host_only") else 1
+        c["hosts"].add(r["host"])
+    causes = sorted(causes.values(), key=lambda c: (-max(c["vhosts"], len(c["hosts"])), c["cause"]))
+    for c in causes:
+        c["hosts"] = len(c["hosts"])
     all_rows.sort(key=lambda r: (r["rank"], not r["at_risk"], r["host"], r["vhost"]))
     must_staple.sort(key=lambda r: (r["rank"], r["host"], r["vhost"]))
 
@@ -524,7 +582,7 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
         "title": "OCSP stapling {0} report".format(playbook),
         "totals": totals, "tiles": tiles, "host_statuses": host_statuses,
         "attention": attention[:attention_rows], "attention_more": max(0, len(attention) - attention_rows),
-        "attention_total": len(attention), "host_problems": host_problems,
+        "attention_total": len(attention), "host_problems": host_problems, "causes": causes,
         "must_staple": must_staple, "must_staple_at_risk": len([r for r in must_staple if r["at_risk"]]),
         "chart": _chart(all_rows, chart_rows, danger_fraction), "danger_fraction": danger_fraction,
         "danger_pct": int(round(danger_fraction * 100)), "hosts": hosts, "rows": all_rows,

@@ -154,9 +154,15 @@ def test_fleet_with_a_rolled_back_and_an_unreported_host():
     assert "(task: Handshake with every planned vhost" in h2["problem"]
     web3 = host_view(view, "web3")
     assert web3["rows"] == [] and web3["status_words"] == "no report"
-    assert view["host_problems"] == [{"host": "web3", "status": "no_report", "status_words": "no report",
-                                      "tone": "bad", "reason": "no report: the host failed or was unreachable "
-                                                               "before the role could report"}]
+    assert [(p["host"], p["status_words"], p["reason"]) for p in view["host_problems"]] == [
+        ("web3", "no report", "no report: the host failed or was unreachable before the role could report")]
+    assert view["attention"][0]["host_only"] and view["attention"][0]["host"] == "web3"  # hosts first
+    # What needs attention, by cause: counts of vhosts and hosts, most frequent first, with an example.
+    assert [(c["cause"], c["vhosts"], c["hosts"]) for c in view["causes"]] == [
+        ("certificate_revoked", 2, 2), ("missing_issuer", 2, 2), ("host_no_report", 0, 1), ("no_staple", 1, 1),
+        ("rolled_back", 1, 1)]
+    assert view["causes"][3]["example"]["vhost"] == "second-issuer.lab.test"
+    assert view["causes"][1]["words"] == "issuer certificate not where mod_ssl looks (serve the chain)"
     assert view["totals"]["verified"] == 3  # web1's only
     assert [h["open"] for h in view["hosts"]] == [True, True, True]
     assert all(not h["open"] for h in stapling_report_view(recorded("rollout_fleet"), open_hosts=2)["hosts"])
@@ -253,9 +259,11 @@ def test_bad_options_are_clear_errors(kwargs, match):
         stapling_report_view(recorded("verify_lab"), **kwargs)
 
 
-def test_chart_is_capped():
-    view = stapling_report_view(recorded("rollout_fleet"), chart_rows=2)
+def test_chart_and_attention_are_capped():
+    view = stapling_report_view(recorded("rollout_fleet"), chart_rows=2, attention_rows=2)
     assert len(view["chart"]["rows"]) == 2 and view["chart"]["total"] == 3 and view["chart"]["omitted"] == 1
+    assert len(view["attention"]) == 2 and view["attention_total"] == 7 and view["attention_more"] == 5
+    assert sum(c["vhosts"] for c in view["causes"]) == 6  # the causes count everything, not the capped list
 
 
 @pytest.mark.parametrize("seconds,words", [(None, ""), (0, "0 s"), (45, "45 s"), (119, "119 s"), (120, "2 min"),
@@ -419,6 +427,8 @@ def test_markdown_tables_keep_their_columns():
     assert md.startswith("## OCSP stapling: rollout")
     assert "| 3 | 12 | 3 | 5 | 2 | 0 | 1 |" in md
     assert "| web3 | 🔴 no report | no report: the host failed or was unreachable before the role could report |" in md
+    assert "| 🔴 certificate revoked | 2 | 2 | web1 · revoked.lab.test |" in md
+    assert "| 🔴 host failed or was unreachable before reporting |  | 1 | web3 |" in md
 
 
 def test_markdown_is_capped_with_a_note():
