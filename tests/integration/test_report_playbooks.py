@@ -129,6 +129,26 @@ def test_fleet_with_an_unreachable_host_still_gets_its_report(rollout_lab, tmp_p
     assert 'data-host="web3"' in html and "no report: the host failed or was unreachable" in html
 
 
+def test_default_report_dir_is_where_the_playbook_runs(lab, tmp_path):
+    """./ocsp-stapling-reports is taken from where ansible-playbook runs, not from the collection's playbooks/
+    directory (where a relative path given to a module on the local connection lands)."""
+    target = lab.vhosts["good"]
+    env = dict((k, v) for k, v in os.environ.items() if k != "OCSP_STAPLING_REPORT_DIR")
+    proc = subprocess.run(
+        [os.path.join(ansible_runner.BIN, "ansible-playbook"), "-i", ansible_runner.localhost_inventory(str(tmp_path)),
+         "ocsp.stapling.verify", "-e", json.dumps({"ocsp_stapling_verify_targets": [target],
+                                                   "ocsp_stapling_verify_ca_file": lab.pki.ca_bundle_path})],
+        env=ansible_runner.ansible_env(extra=env), cwd=str(tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    reports = tmp_path / "ocsp-stapling-reports"
+    assert {"latest.json", "latest.html", "latest.md"} <= set(os.listdir(str(reports)))
+    assert "HTML report: {0}/verify-".format(reports) in proc.stdout
+    playbooks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "playbooks", "ocsp-stapling-reports")
+    assert not os.path.exists(playbooks)
+
+
 # --- the standalone playbook ----------------------------------------------------------------------------------------
 
 def report_playbook(*extra, **kw):
