@@ -56,6 +56,9 @@ def run_playbook(playbook_text_or_path, inventory=None, extra_args=(), env=None,
                 f.write(playbook_text_or_path)
         inventory = inventory or localhost_inventory(tmp)
         result_file = os.path.join(tmp, "results.jsonl")
+        if "OCSP_STAPLING_REPORT_DIR" not in os.environ and "OCSP_STAPLING_REPORT_DIR" not in (env or {}):
+            # The playbooks' JSON summary and report go here unless a test says where (never into the checkout).
+            env = dict(env or {}, OCSP_STAPLING_REPORT_DIR=os.path.join(tmp, "reports"))
         proc = subprocess.run(
             [os.path.join(BIN, "ansible-playbook"), "-i", inventory, playbook] + list(extra_args),
             env=ansible_env(result_file, env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
