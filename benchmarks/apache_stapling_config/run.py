@@ -4,10 +4,11 @@ Run:  .venv/ansible-2.19/bin/python benchmarks/apache_stapling_config/run.py [--
 Writes benchmarks/apache_stapling_config/results.md and prints it.
 
 The tree starts with no stapling at all (what a first rollout finds). The plan is every vhost `on`, with file and line
-from apache_info (not timed; again before the re-apply, since our blocks move later vhosts' lines). Each repeat restores the starting tree with `state: restored` (not timed), then times
-one fresh module process applying the plan (facts, 100 file edits, the journal, atomic writes, the configtest) and
-one re-applying it (converged: facts, compare, nothing written). The module runs as Ansible runs it on a host: its
-interpreter start, imports and exit_json are counted.
+from apache_info (not timed; again before the re-apply, since our blocks move later vhosts' lines). Each repeat
+restores the starting tree with `state: restored` (not timed), then times one fresh module process applying the
+plan (facts, 100 file edits, the journal, atomic writes, the configtest) and one re-applying it (converged: facts,
+compare, nothing written). The module runs as Ansible runs it on a host: its interpreter start, imports and
+exit_json are counted.
 """
 
 import argparse
