@@ -143,7 +143,11 @@ for s in "${STAGES[@]}"; do
     lint) stage_lint ;;
     build) stage_build ;;
     integration) stage_integration "$V19" ;;
-    integration-2.16) stage_integration "$(venv 2.16)" -m "not toolchain" ;;
+    # The oldest line: every integration test but the toolchain ones (their tools live in the 2.19 venv) and the
+    # ocsp_egress firewall-backend matrix, whose subject is the host's firewall tools (nftables default deny, bad
+    # input and the owner match stay: the module's path through ansible-core).
+    integration-2.16) stage_integration "$(venv 2.16)" -m "not toolchain" \
+                        -k "not (test_ocsp_egress and (iptables or ufw or persist or firewalld))" ;;
   esac
   rc=$?
   SECONDS_TAKEN[$s]=$(( $(date +%s) - start ))
