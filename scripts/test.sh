@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs): ./scripts/test.sh [STAGE...]
 # Stages, in order: sanity sanity-2.16 sanity-2.17 sanity-2.18 unit unit-2.16 unit-2.17 unit-2.18 lint build
-# integration integration-2.16 (default: all). A stage without a version uses ansible-core 2.19, the newest;
+# integration integration-2.16 fleet (default: all). A stage without a version uses ansible-core 2.19, the newest;
 # the supported lines are scripts/setup.sh's CORES (one venv each).
 # Every requested stage runs; the exit code is non-zero when any of them failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 ALL=(sanity sanity-2.16 sanity-2.17 sanity-2.18 unit unit-2.16 unit-2.17 unit-2.18 lint build integration
-     integration-2.16)
+     integration-2.16 fleet)
 STAGES=("$@")
 ((${#STAGES[@]})) || STAGES=("${ALL[@]}")
 for s in "${STAGES[@]}"; do
@@ -129,6 +129,12 @@ stage_integration() {  # venv [pytest options...]
   "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs "$@" tests/integration
 }
 
+# Real hosts on this machine (tests/fleet/README.md): the base image is built once (debootstrap, cached under
+# /var/cache/ocsp-stapling-fleet/<recipe hash>/), then a fleet of $OCSP_FLEET_N hosts (default 6) for the session.
+stage_fleet() {
+  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/fleet
+}
+
 declare -A RESULT SECONDS_TAKEN
 fail=0
 for s in "${STAGES[@]}"; do
@@ -148,6 +154,7 @@ for s in "${STAGES[@]}"; do
     # input and the owner match stay: the module's path through ansible-core).
     integration-2.16) stage_integration "$(venv 2.16)" -m "not toolchain" \
                         -k "not (test_ocsp_egress and (iptables or ufw or persist or firewalld))" ;;
+    fleet) stage_fleet ;;
   esac
   rc=$?
   SECONDS_TAKEN[$s]=$(( $(date +%s) - start ))

@@ -164,7 +164,8 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
                                 "issuer_found": None},
                 "staple": _staple_brief(r),
             })
-    changed = bool(config and config.get("changed")) or bool(egress and egress.get("changed"))
+    # An adopted change (an earlier run's, never confirmed) is reloaded and verified now: this run changes the host.
+    changed = bool(config and (config.get("changed") or config.get("adopted"))) or bool(egress and egress.get("changed"))
     failed = failure is not None
     if failed:
         status = "rolled_back" if rolled_back else "failed"

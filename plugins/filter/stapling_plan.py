@@ -24,6 +24,9 @@ description:
     do not block the plan (egress may not be open yet), the verification after the change judges the staple.
   - A must-staple certificate that cannot be stapled is a host error (C(errors)); clients hard-fail on it, so the
     rollout must not proceed.
+  - A vhost made by a mod_macro C(Use) line (M(ocsp.stapling.apache_info) reports its C(macro)) is not acted on
+    (decision C(macro)); its stapling line would go into the macro, which changes every vhost the macro makes, so
+    that is the operator's edit. The reason names the macro's definition and the C(Use) line.
   - Vhosts without C(SSLEngine on) are ignored.
   - Returns the O(ocsp.stapling.apache_stapling_config#module:vhosts) input for M(ocsp.stapling.apache_stapling_config),
     the O(ocsp.stapling.ocsp_egress#module:endpoints) for M(ocsp.stapling.ocsp_egress) (only the responders of
@@ -140,7 +143,8 @@ _value:
     decisions:
       description:
         - "One per TLS vhost: C(file), C(line), C(server_name), C(server_aliases), C(addresses), C(certificate_file),
-          C(selected), C(decision) (V(staple), V(no_ocsp_uri), V(not_selected), V(excluded), V(error), V(remove)),
+          C(selected), C(decision) (V(staple), V(no_ocsp_uri), V(not_selected), V(excluded), V(error), V(remove),
+          V(macro): made by a macro, not acted on),
           C(code) (machine-readable reason), C(reason) (readable, with the fix for errors), C(must_staple),
           C(force_url), C(certificate) (C(subject), C(serial), C(not_after), C(has_ocsp_uri), C(ocsp_uris),
           C(fingerprint_sha256))."
@@ -189,6 +193,11 @@ except ImportError:
     HAS_JMESPATH = False
 
 _WILDCARD_HOSTS = ("*", "_default_", "0.0.0.0", "[::]", "::")
+# Every decision and code a plan holds (docs/report-schema.md lists the same; a unit test keeps them in step).
+DECISIONS = ("staple", "no_ocsp_uri", "error", "excluded", "not_selected", "remove", "macro")
+CODES = ("stapleable", "forced_url", "no_ocsp_uri", "missing_issuer", "certificate_revoked", "certificate_expired",
+         "certificate_error", "unusable_ocsp_uri", "no_certificate_facts", "excluded", "not_selected", "state_absent",
+         "macro")
 
 
 def _err(msg):
@@ -241,11 +250,26 @@ def _check_targets(vhost, check_host):
 
 
 def _certificate_index(responder_info):
+    """Certificate facts by (file, line) and by (file, line, server_name): the vhosts one macro Use makes share
+    the Use line."""
     index = {}
     for cert in responder_info.get("certificates") or []:
         for ref in cert.get("vhosts") or []:
-            index[(ref.get("file"), ref.get("line"))] = cert
+            index.setdefault((ref.get("file"), ref.get("line")), cert)
+            index[(ref.get("file"), ref.get("line"), ref.get("server_name"))] = cert
     return index
+
+
+def _cert_of(index, vhost):
+    key = (vhost.get("file"), vhost.get("line"))
+    return index.get(key + (vhost.get("server_name"),)) or index.get(key)
+
+
+def _macro_reason(vhost):
+    macro = vhost.get("macro") or {}
+    return ("defined by macro {0} at {1}:{2} (Use at {3}:{4}): not acted on; its stapling line would go into the "
+            "macro and change every vhost it makes, so edit the macro yourself".format(
+                macro.get("name"), macro.get("file"), macro.get("line"), vhost.get("file"), vhost.get("line")))
 
 
 def _force_url_for(vhost, force_url):
@@ -354,7 +378,7 @@ def _select(tls_vhosts, index, include, exclude, query):
         data = []
         for vhost in tls_vhosts:
             item = dict(vhost)
-            item["certificate"] = index.get((vhost.get("file"), vhost.get("line")))
+            item["certificate"] = _cert_of(index, vhost)
             data.append(item)
         try:
             result = jmespath.search(query, data)
@@ -447,7 +471,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
     decisions, vhosts_out, targets, checks, must_staple = [], [], [], [], []
     merged = {}
     for i, vhost in enumerate(tls_vhosts):
-        cert = index.get((vhost.get("file"), vhost.get("line")))
+        cert = _cert_of(index, vhost)
         force = _force_url_for(vhost, force_url)
         effective = bool((vhost.get("stapling") or {}).get("enabled"))
         ms = bool(cert and cert.get("must_staple"))
@@ -463,6 +487,12 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
             entry.update(decision="not_selected", code="not_selected",
                          reason="not matched by apache_stapling_vhosts_include / apache_stapling_vhosts_query: "
                                 "not stapled by us (a block of ours there is removed)")
+        elif vhost.get("macro"):
+            # Selected, but not ours to edit: not in the module's input, not checked, not verified.
+            entry.update(selected=True, decision="macro", code="macro", reason=_macro_reason(vhost))
+            if ms and state == "present":
+                warnings.append("{0} is must-staple and made by macro {1}: not acted on; staple it in the macro".format(
+                    vhost.get("server_name"), vhost["macro"].get("name")))
         elif state == "absent":
             entry.update(selected=True, decision="remove", code="state_absent", reason="stapling of ours removed",
                          stapling="absent")
@@ -479,7 +509,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
                 errors.append({"code": "must_staple_unmet", "msg": "{0}: the certificate is must-staple and cannot be "
                                "stapled ({1}); clients will refuse it without a staple: {2}".format(
                                    vhost.get("server_name"), code, reason)})
-        if entry["selected"]:
+        if entry["selected"] and entry["decision"] != "macro":
             item = {"file": entry["file"], "line": entry["line"], "server_name": entry["server_name"],
                     "stapling": entry["stapling"]}
             if entry["force_url"]:

@@ -15,7 +15,9 @@ import re
 
 from ansible.module_utils.compat.version import LooseVersion
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import ConfigReader, stapling_view
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import (
+    DEFAULT_STATIC_MODULES, ConfigReader, dump_name, stapling_view,
+)
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import ApacheInstance
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
@@ -50,6 +52,11 @@ def parse_modules(text):
     return sorted(set(re.findall(r"^\s*([a-z0-9_]+_module) \((?:static|shared)\)", text, re.M)))
 
 
+def parse_static_modules(text):
+    """The modules built into the binary ('core_module (static)'): loaded before the configuration is read."""
+    return sorted(set(re.findall(r"^\s*([a-z0-9_]+_module) \(static\)", text, re.M)))
+
+
 def parse_dump_vhosts(text):
     """``-t -D DUMP_VHOSTS``: [(address:port, server name, file, line)]."""
     out = []
@@ -74,6 +81,48 @@ def parse_dump_vhosts(text):
             seen.add(key)
             unique.append(entry)
     return unique
+
+
+def _cross_check(read, dump, problems):
+    """Apache's DUMP_VHOSTS against this reading, by file and line. Apache numbers a <VirtualHost> by the last
+    physical line of its header (a header continued over several lines), an editor by the first: a vhost of ours
+    matches an entry of Apache's in the same file whose line is within its header. A vhost made by a macro is
+    named by Apache after the macro and its Use ("macro 'x' (defined on line N of "F") used on line M of "F"")
+    and numbered within the macro's text; ours carries the same name. Returns the number of disagreements."""
+    names = {}  # realpath() stats every component: once per file, not once per vhost
+
+    def key(name):
+        if name not in names:
+            names[name] = dump_name(name)
+        return names[name]
+
+    ours = {}
+    for index, vhost in enumerate(read):
+        name, (first, last) = vhost["_dump"]
+        ours.setdefault(key(name), []).append((first, last, index))
+    matched = set()
+    missing = []
+    for entry in dump:
+        candidates = ours.get(key(entry["file"]), [])
+        hit = [i for first, last, i in candidates if first <= entry["line"] <= last]
+        if hit:
+            matched.update(hit)
+        else:
+            missing.append(entry)
+    seen = set()
+    for entry in missing:
+        key = (entry["file"], entry["line"])
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append({"code": "vhost_not_read", "severity": "warning", "file": entry["file"], "line": entry["line"],
+                         "msg": "Apache has a vhost at {0}:{1} that this reader did not find".format(*key)})
+    extra = [v for i, v in enumerate(read) if i not in matched]
+    for vhost in extra:
+        problems.append({"code": "vhost_not_in_dump", "severity": "warning", "file": vhost["file"],
+                         "line": vhost["line"], "msg": "this reader found a vhost at {0}:{1} that Apache's DUMP_VHOSTS "
+                         "does not list".format(vhost["file"], vhost["line"])})
+    return len(seen) + len(extra)
 
 
 def openssl_version_of_library(path):
@@ -181,15 +230,28 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
     # Apache's own view in one configtest run: its module list and its vhost dump.
     rc, dout, derr = run(instance.configtest_argv("DUMP_MODULES", "DUMP_VHOSTS"), env)
     problems = []
+    static = None
     if rc == 0:
         modules = parse_modules(dout)
+        static = parse_static_modules(dout)
         dump = parse_dump_vhosts(dout)
     else:
         modules, dump = [], None
         problems.append({"code": "configtest_failed", "severity": "error", "file": None, "line": None,
                          "msg": "Apache rejects the configuration: {0}".format((derr or dout).strip()[:500])})
-    reader = ConfigReader(server_root, modules=modules, version=version, env=env, defines=defines)
-    reader.read(config_file)
+    # The reader starts from the built-in modules; LoadModule lines add theirs as Apache reads them.
+    reader = ConfigReader(server_root, modules=static or DEFAULT_STATIC_MODULES, version=version, env=env,
+                          defines=defines)
+    try:
+        reader.read(config_file)
+    except StaplingError as exc:
+        if dump is not None:
+            raise
+        # Apache refuses this configuration too: its own message (configtest_failed) is the verdict; ours says
+        # where this reading stopped. Nothing half-read is reported as a vhost.
+        problems.append({"code": "config_unreadable", "severity": "error", "file": None, "line": None,
+                         "msg": exc.msg})
+        reader.vhosts = []
     if not modules:
         modules = sorted(m for m in reader.modules if m.endswith("_module"))
     global_stapling, vhosts = stapling_view(reader)
@@ -204,16 +266,7 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
             cli_version, cli_raw = m.group(1), oout.strip()
     cross_check = {"ran": dump is not None, "apache_vhosts": len(dump) if dump is not None else None, "disagreements": 0}
     if dump is not None:
-        ours = set((os.path.realpath(v["file"]), v["line"]) for v in vhosts)
-        theirs = set((os.path.realpath(d["file"]), d["line"]) for d in dump)
-        for f, line in sorted(theirs - ours):
-            problems.append({"code": "vhost_not_read", "severity": "warning", "file": f, "line": line,
-                             "msg": "Apache has a vhost at {0}:{1} that this reader did not find".format(f, line)})
-        for f, line in sorted(ours - theirs):
-            problems.append({"code": "vhost_not_in_dump", "severity": "warning", "file": f, "line": line,
-                             "msg": "this reader found a vhost at {0}:{1} that Apache's DUMP_VHOSTS does not list".format(
-                                 f, line)})
-        cross_check["disagreements"] = len(theirs ^ ours)
+        cross_check["disagreements"] = _cross_check(reader.vhosts, dump, problems)
     module_set = set(modules)
     return {
         "apache": {"version": version, "version_raw": version_raw, "mpm": mpm, "binary": control, "server_binary": server,

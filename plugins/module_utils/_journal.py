@@ -108,12 +108,21 @@ class Journal(object):
         return os.path.join(self.directory, tid)
 
     def ids(self):
-        """Journal ids, oldest first (ids sort by creation time)."""
+        """Journal ids, oldest first: by the manifest's creation time (an id names only its second, and two changes
+        within one second must not prune the newer), then by id."""
         try:
             names = os.listdir(self.directory)
         except OSError:
             return []
-        return sorted(n for n in names if os.path.isfile(os.path.join(self.directory, n, MANIFEST)))
+
+        def created(name):
+            try:
+                with open(os.path.join(self.directory, name, MANIFEST)) as f:
+                    return float(json.load(f).get("created") or 0)
+            except (IOError, OSError, ValueError, TypeError):
+                return 0.0
+        found = [n for n in names if os.path.isfile(os.path.join(self.directory, n, MANIFEST))]
+        return sorted(found, key=lambda n: (created(n), n))
 
     def load(self, tid):
         path = os.path.join(self._dir(tid), MANIFEST)
@@ -196,8 +205,8 @@ class Journal(object):
         removed = []
         ids = self.ids()
         doomed = set(ids[:-keep] if keep and len(ids) > keep else ([] if keep else ids))
-        if before:
-            doomed |= set(i for i in ids if i < before)
+        if before in ids:
+            doomed |= set(ids[:ids.index(before)])
         for tid in sorted(doomed):
             shutil.rmtree(self._dir(tid), ignore_errors=True)
             removed.append(tid)

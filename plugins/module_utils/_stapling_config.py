@@ -364,14 +364,19 @@ def plan_changes(params, facts):
         return files_cache[path]
 
     # --- per vhost ----------------------------------------------------------------------
-    by_pos = dict(((v["file"], v["line"]), v) for v in facts["vhosts"])
+    by_pos = {}
+    for v in facts["vhosts"]:
+        # The vhosts one macro Use makes share its line: told apart by their ServerName.
+        by_pos.setdefault((v["file"], v["line"]), []).append(v)
     planned = set()
     new_data = {}
     plan_list = (params.get("vhosts") or []) if state == "present" else []
     ops = []  # (file, line, wanted lines, plan entry or None)
     for vh in plan_list:
         key = (vh["file"], vh["line"])
-        found = by_pos.get(key)
+        candidates = by_pos.get(key) or []
+        found = next((v for v in candidates if (v.get("server_name") or None) == (vh.get("server_name") or None)),
+                     candidates[0] if candidates else None)
         label = "{0} at {1}:{2}".format(vh.get("server_name") or "(no ServerName)", vh["file"], vh["line"])
         if found is None or (found.get("server_name") or None) != (vh.get("server_name") or None):
             raise StaplingError("vhost {0}: the block there {1}; the configuration changed under the plan. Run "
@@ -400,7 +405,7 @@ def plan_changes(params, facts):
         data = new_data.get(path, data_of(path))
         if vh is None:
             data = edit_vhost(data, number, [])[0]
-            vhost_report.append({"file": path, "line": number, "server_name": (by_pos.get((path, number)) or {})
+            vhost_report.append({"file": path, "line": number, "server_name": (by_pos.get((path, number)) or [{}])[0]
                                  .get("server_name"), "stapling": "absent", "action": "removed",
                                  "reason": "not in the plan" if state == "present" else "state=absent"})
         else:
@@ -585,16 +590,24 @@ def apply_change(params, facts, instance, run, check_mode=False, diff=False):
     _refuse_broken(params, facts)
     plan = plan_changes(params, facts)
     changes = plan["changes"]
-    result = {"changed": bool(changes), "transaction": None,
+    result = {"changed": bool(changes), "transaction": None, "adopted": False,
               "files": [{"path": p, "action": _action(p, w)} for p, w in sorted(changes.items())],
               "reload": reload_needed(changes, plan["cache_before"], plan["cache_after"]),
               "vhosts": plan["vhosts"], "problems": facts["problems"] + plan["problems"],
               "configtest": {"ran": False, "ok": None, "output": ""}}
     if diff and changes:
         result["diff"] = _diff(changes)
-    if not changes or check_mode:
-        return result
     journal = Journal(params["journal_dir"])
+    if not changes:
+        pending = unconfirmed(journal)
+        if pending is not None:
+            # An earlier run wrote this and never confirmed it (committed) nor restored it: the files are as it
+            # left them, but the running server may never have loaded them. Hand it back to be reloaded and proven.
+            result.update(transaction=pending["id"], adopted=True, reload=reload_needed(
+                [e["path"] for e in pending["entries"]], pending.get("cache_before"), pending.get("cache_after")))
+        return result
+    if check_mode:
+        return result
     tid = journal.begin(sorted(changes), meta={"cache_before": plan["cache_before"],
                                                "cache_after": plan["cache_after"], "state_applied": params["state"]})
     try:
@@ -619,12 +632,21 @@ def apply_change(params, facts, instance, run, check_mode=False, diff=False):
     return result
 
 
+def unconfirmed(journal):
+    """The newest journal when it is still `applied` (written, configtest passed, never committed nor restored)."""
+    ids = journal.ids()
+    if not ids:
+        return None
+    manifest = journal.load(ids[-1])
+    return manifest if manifest.get("state") == "applied" else None
+
+
 def restore_change(params, facts, instance, run, check_mode=False, diff=False):
     """state=restored / committed for one journal."""
     from ansible_collections.ocsp.stapling.plugins.module_utils._journal import Journal, snapshot
     journal = Journal(params["journal_dir"])
     tid = params["transaction"]
-    result = {"changed": False, "transaction": tid, "files": [], "reload": "none", "vhosts": [],
+    result = {"changed": False, "transaction": tid, "adopted": False, "files": [], "reload": "none", "vhosts": [],
               "problems": facts["problems"], "configtest": {"ran": False, "ok": None, "output": ""}}
     if params["state"] == "committed":
         if tid:

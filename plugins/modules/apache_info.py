@@ -15,9 +15,12 @@ description:
     command line and, separately, the OpenSSL library mod_ssl really links, whether the host can staple with mod_ssl
     and with mod_md, the layout (Debian, Red Hat, SUSE, custom), every virtual host with its names, addresses and
     certificate, chain, CA and key file paths, and the stapling directives in force.
-  - Reads the configuration as Apache does (Include and IncludeOptional with globs and directories, Define and
-    C(${VAR}) including Debian's C(envvars), IfModule, IfDefine, IfVersion, IfFile), and cross-checks the vhost list
-    with Apache's own C(-t -D DUMP_VHOSTS).
+  - Reads the configuration as Apache 2.4 reads it (Include and IncludeOptional with globs and directories, Define and
+    C(${VAR}) including Debian's C(envvars), IfModule in LoadModule order, IfDefine, IfVersion, IfFile, mod_macro's
+    C(<Macro>), C(Use) and C(UndefMacro), Apache's line continuation and quoting, its rules for end tags and for
+    sections left open at the end of a file), and cross-checks the vhost list with Apache's own C(-t -D DUMP_VHOSTS).
+  - Where Apache refuses the configuration, the facts are still returned with Apache's own message as the problem
+    C(configtest_failed) (and C(config_unreadable) when this reading stopped too, with no vhost reported).
   - Every Apache command (C(-V), the configtest with C(DUMP_MODULES) and C(DUMP_VHOSTS)) runs on the instance asked
     for, with the same C(-d), C(-f), C(-D) arguments and environment. On Debian that environment is what C(apache2ctl)
     gets - the instance's C(envvars) sourced by C(/bin/sh) with a clean environment plus C(APACHE_CONFDIR), as the
@@ -53,7 +56,9 @@ options:
     elements: str
     default: []
 notes:
-  - C(<Macro>)/C(Use) are reported in RV(problems), not expanded.
+  - A vhost made by a mod_macro C(Use) line is reported at that line, with C(macro) naming the definition; the role
+    and M(ocsp.stapling.apache_stapling_config) do not edit such vhosts (the line would change the macro).
+  - C(<IfDirective>) and C(<IfSection>) are read as if in force (problem C(condition_not_evaluated)).
 """
 
 EXAMPLES = r"""
@@ -131,15 +136,23 @@ vhosts:
   elements: dict
   contains:
     file:
-      description: File of the C(<VirtualHost>) line.
+      description: File of the C(<VirtualHost>) line (for a vhost a macro made, the file of the C(Use) line).
       type: str
       returned: always
       sample: /etc/apache2/sites-enabled/www.conf
     line:
-      description: Its line.
+      description:
+        - The line the C(<VirtualHost>) starts on, as an editor shows it (a header continued over several lines
+          starts on its first; Apache's C(DUMP_VHOSTS) names the last). For a vhost a macro made, the C(Use) line.
       type: int
       returned: always
       sample: 1
+    macro:
+      description: For a vhost made by a mod_macro C(Use) line, the macro's C(name) (lower case, as mod_macro knows
+        it) and the C(file) and C(line) of its C(<Macro>) definition; V(null) otherwise.
+      type: dict
+      returned: always
+      sample: {"name": "vhost", "file": "/etc/apache2/conf-enabled/macros.conf", "line": 1}
     addresses:
       description: The C(<VirtualHost>) addresses.
       type: list
@@ -201,8 +214,9 @@ cross_check:
 problems:
   description:
     - Structured findings, each with C(code), C(severity), C(msg), C(file), C(line). Codes include C(cache_in_vhost),
-      C(stapling_without_cache), C(cache_module_missing), C(missing_file), C(undefined_variable), C(macro_not_expanded),
-      C(vhost_not_read), C(vhost_not_in_dump), C(configtest_failed).
+      C(stapling_without_cache), C(cache_module_missing), C(missing_file), C(undefined_variable),
+      C(condition_not_evaluated), C(vhost_not_read), C(vhost_not_in_dump), C(configtest_failed) (Apache's own
+      message), C(config_unreadable) (where this reading stopped, only beside C(configtest_failed)).
   returned: always
   type: list
   elements: dict

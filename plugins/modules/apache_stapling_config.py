@@ -177,10 +177,20 @@ EXAMPLES = r"""
 
 RETURN = r"""
 transaction:
-  description: Journal id of this change (for O(state=restored)), V(null) when nothing changed.
+  description:
+    - Journal id of this change (for O(state=restored)), V(null) when nothing changed.
+    - When nothing changes now but the newest journal is still C(applied) (an earlier run wrote its change and
+      never marked it V(committed) nor restored it, for instance because the connection to the host was lost before
+      its reload), that journal's id, with RV(adopted=true) and RV(reload) set to what that change needed, so the
+      caller reloads, verifies, and then commits or restores it.
   returned: always
   type: str
   sample: 20261202T190000Z-4a1f0c
+adopted:
+  description: V(true) when RV(transaction) is an earlier run's change that was never committed (see RV(transaction)).
+  returned: always
+  type: bool
+  sample: false
 files:
   description: Paths changed, each with C(path) and C(action) (V(created), V(updated), V(removed), V(linked)).
   returned: always
@@ -191,7 +201,7 @@ reload:
   description:
     - What the change needs - V(none), V(graceful), or V(restart) (a full stop and start, whenever the global
       C(SSLStaplingCache) is removed, moved or changes type; graceful and C(apachectl restart) kill Apache then,
-      AH00820/AH01872).
+      AH00820/AH01872). For an adopted earlier change (RV(adopted)), the reload that change needed.
   returned: always
   type: str
   sample: graceful

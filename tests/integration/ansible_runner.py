@@ -45,7 +45,7 @@ def localhost_inventory(directory):
     return path
 
 
-def run_playbook(playbook_text_or_path, inventory=None, extra_args=(), env=None, timeout=600):
+def run_playbook(playbook_text_or_path, inventory=None, extra_args=(), env=None, timeout=600, cwd=None):
     """Run a playbook; return (returncode, results, stdout+stderr). results: list of per-task dicts."""
     with tempfile.TemporaryDirectory(prefix="ocsp-it-") as tmp:
         if os.path.exists(playbook_text_or_path) or re.match(r"^[a-z_]+\.[a-z_]+\.[a-z_]+$", playbook_text_or_path):
@@ -56,10 +56,13 @@ def run_playbook(playbook_text_or_path, inventory=None, extra_args=(), env=None,
                 f.write(playbook_text_or_path)
         inventory = inventory or localhost_inventory(tmp)
         result_file = os.path.join(tmp, "results.jsonl")
+        if "OCSP_STAPLING_REPORT_DIR" not in os.environ and "OCSP_STAPLING_REPORT_DIR" not in (env or {}):
+            # The playbooks' JSON summary and report go here unless a test says where (never into the checkout).
+            env = dict(env or {}, OCSP_STAPLING_REPORT_DIR=os.path.join(tmp, "reports"))
         proc = subprocess.run(
             [os.path.join(BIN, "ansible-playbook"), "-i", inventory, playbook] + list(extra_args),
             env=ansible_env(result_file, env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            universal_newlines=True, timeout=timeout, check=False,
+            universal_newlines=True, timeout=timeout, check=False, cwd=cwd,
         )
         results = []
         if os.path.exists(result_file):

@@ -64,7 +64,7 @@ class Netns(object):
         prefix = ["runuser", "-u", user, "--"] if user else []
         return self.run(prefix + ["/usr/bin/python3", "-c", code]).returncode == 0
 
-    def wait_listening(self, port, timeout=10, host="127.0.0.1"):
+    def wait_listening(self, port, timeout=30, host="127.0.0.1"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.can_connect(port, 0.2, host=host):

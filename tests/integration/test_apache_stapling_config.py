@@ -137,10 +137,19 @@ def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     staple = run_module("ocsp.stapling.ocsp_staple_info", {"targets": [s.vhosts["good"]], "ca_file": lab.pki.root_path})
     assert not staple["failed"], staple["_output"]
     assert staple["results"][0]["valid"] is True, staple["results"]
-    # Converged: nothing changes, nothing to reload, no journal.
     after_apply = tree_hash(s.confdir)
+    # Not committed yet (as when a run lost its host before the reload): the same plan changes nothing, and hands
+    # the earlier change back to be reloaded and proven.
+    pending = apply(run_module, s, plan(facts(run_module, s), {"nouri.lab.test": "off"}))
+    assert pending["changed"] is False and pending["adopted"] is True, pending["_output"]
+    assert pending["transaction"] == applied["transaction"] and pending["reload"] == "graceful"
+    committed = run_module(MODULE, {"server_root": s.confdir, "state": "committed", "journal_dir": s.journal,
+                                    "transaction": applied["transaction"]})
+    assert committed["changed"] is True and not committed["failed"]
+    # Converged and committed: nothing changes, nothing to reload, no journal.
     again = apply(run_module, s, plan(facts(run_module, s), {"nouri.lab.test": "off"}))
     assert again["changed"] is False and again["reload"] == "none" and again["transaction"] is None
+    assert again["adopted"] is False
     assert {v["action"] for v in again["vhosts"]} == {"unchanged"}
     assert tree_hash(s.confdir) == after_apply
     # Drift: someone removes our line and our enabling link; the same plan puts both back.
@@ -296,3 +305,47 @@ def test_mod_md_store_the_apache_user_cannot_reach_is_refused(run_module, apache
     blocked = result["msg"].split("cannot traverse ")[1].split(" (mode")[0]
     assert str(closed).startswith(blocked) and not os.stat(blocked).st_mode & 0o001
     assert "chmod o+x" in result["msg"] and tree_hash(s.confdir) == start
+
+
+MACROS = ("<Macro TLSSite $name $port>\n"
+          "  <VirtualHost 127.0.0.1:$port>\n"
+          "    ServerName $name\n"
+          "    SSLEngine on\n"
+          "    SSLCertificateFile {cert}\n"
+          "    SSLCertificateKeyFile {key}\n"
+          "  </VirtualHost>\n"
+          "</Macro>\n"
+          "Use TLSSite one.macro.lab.test {port}\n"
+          "Use TLSSite two.macro.lab.test {port}\n")
+
+
+def test_a_macro_made_vhost_is_refused_with_its_macro_and_use_line(run_module, site, lab):
+    """A per-vhost line in a macro-made vhost would go into the macro (every vhost it makes): refused per vhost,
+    naming the macro and the Use line; the other vhosts are done; no byte of the macro file changes."""
+    s = site
+    s.enable_module("macro")
+    pki = lab.pki.certs
+    text = MACROS.format(cert=pki["good"].cert_path, key=pki["good"].key_path, port=s.vhosts["good"]["port"])
+    path = s.write_conf("sites-enabled/macros.conf", text)
+    ok, out = s.configtest()
+    assert ok, out
+    with open(path, "rb") as f:
+        before = f.read()
+    info = facts(run_module, s)
+    made = [v for v in info["vhosts"] if v["macro"]]
+    assert [(v["server_name"], v["file"], v["line"], v["macro"]) for v in made] == [
+        ("one.macro.lab.test", path, 9, {"name": "tlssite", "file": path, "line": 1}),
+        ("two.macro.lab.test", path, 10, {"name": "tlssite", "file": path, "line": 1})]
+    assert info["cross_check"]["disagreements"] == 0, info["problems"]
+    result = apply(run_module, s, plan(info))
+    assert not result["failed"], result["_output"]
+    actions = {v["server_name"]: (v["action"], v.get("reason")) for v in result["vhosts"]}
+    assert actions["good.lab.test"][0] == "added"
+    for name, line in (("one.macro.lab.test", 9), ("two.macro.lab.test", 10)):
+        action, reason = actions[name]
+        assert action == "refused"
+        assert "defined by macro tlssite at {0}:1 (Use at {0}:{1})".format(path, line) in reason
+    with open(path, "rb") as f:
+        assert f.read() == before
+    ok, out = s.configtest()
+    assert ok, out

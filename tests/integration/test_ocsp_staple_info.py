@@ -171,16 +171,17 @@ def test_bad_options(run_module):
     assert r["failed"] and "/nonexistent/ca.pem" in r["msg"]
 
 
-def test_verify_playbook_by_fqcn(run_playbook, staple_lab):
+def test_verify_playbook_by_fqcn(run_playbook, staple_lab, tmp_path):
     targets = [staple_lab["targets"]["good"], staple_lab["targets"]["wrong_signer"]]
-    extra = ["-e", __import__("json").dumps({"ocsp_stapling_verify_targets": targets,
+    reports = str(tmp_path / "reports")
+    extra = ["-e", __import__("json").dumps({"ocsp_stapling_verify_targets": targets, "apache_stapling_report_dir": reports,
                                              "ocsp_stapling_verify_hosts": "localhost"})]
     rc, results, output = run_playbook("ocsp.stapling.verify", extra_args=extra)
     assert rc != 0, output
     verdict = [r for r in results if r["task"] == "Handshake with each target and judge its staple"][0]
     assert verdict["status"] == "failed" and "signer_not_authorized" in verdict["result"]["msg"]
     rc, results, output = run_playbook("ocsp.stapling.verify", extra_args=[
-        "-e", __import__("json").dumps({"ocsp_stapling_verify_targets": targets[:1],
+        "-e", __import__("json").dumps({"ocsp_stapling_verify_targets": targets[:1], "apache_stapling_report_dir": reports,
                                         "ocsp_stapling_verify_hosts": "localhost"})])
     assert rc == 0, output
     report = [r for r in results if r["task"] == "Report per target"][0]

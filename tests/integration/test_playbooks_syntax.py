@@ -7,7 +7,7 @@ import pytest
 
 import ansible_runner
 
-PLAYBOOKS = ("rollout", "audit", "verify")
+PLAYBOOKS = ("rollout", "audit", "verify", "report")
 
 
 @pytest.mark.parametrize("name", PLAYBOOKS)

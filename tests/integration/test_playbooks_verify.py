@@ -47,3 +47,15 @@ def test_verify_with_require_fails_the_host_and_still_reports(lab, tmp_path):
         doc = json.load(f)
     host = doc["hosts"]["localhost"]
     assert host["status"] == "failed" and host["vhosts"][0]["staple"]["present"] is False
+
+
+def test_a_relative_report_dir_is_the_controllers_working_directory(lab, tmp_path):
+    """Not beside the playbook (inside the installed collection when it runs by FQCN): where ansible-playbook runs."""
+    good = lab.vhosts["good"]
+    rc, _results, out = ansible_runner.run_playbook(
+        "ocsp.stapling.verify", cwd=str(tmp_path),
+        extra_args=["-e", json.dumps({"ocsp_stapling_verify_targets": [good], "apache_stapling_report_dir": "reports",
+                                      "ocsp_stapling_verify_ca_file": lab.pki.ca_bundle_path})])
+    assert rc == 0, out
+    assert os.path.isfile(os.path.join(str(tmp_path), "reports", "latest.json"))
+    assert "{0}/reports/latest.json".format(tmp_path) in out

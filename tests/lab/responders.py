@@ -45,7 +45,7 @@ class _Process(object):
         log.close()
         self.pid, self._proc = proc.pid, proc
         try:
-            wait_for_port(self.port, proc=proc)
+            wait_for_port(self.port, host=getattr(self, "address", "127.0.0.1"), proc=proc)
         except RuntimeError:
             self.stop()
             raise
@@ -96,10 +96,11 @@ class OpensslResponder(_Process):
 class FaultResponder(_Process):
     """Client side of our own fault-mode responder (a separate process)."""
 
-    def __init__(self, pki_dir, workdir, port=None, mode="good", validity_minutes=60):
+    def __init__(self, pki_dir, workdir, port=None, mode="good", validity_minutes=60, address="127.0.0.1"):
         self.pki_dir = pki_dir
         self.workdir = workdir
-        self.port = port or free_port()
+        self.address = address  # the fleet binds it on its bridge's address
+        self.port = port or free_port(address)
         self.initial_mode = mode
         self.validity_minutes = validity_minutes
         self.pid = None
@@ -109,14 +110,14 @@ class FaultResponder(_Process):
         if mode:
             if mode not in MODES:
                 raise ValueError("unknown responder mode {0!r}; one of {1}".format(mode, ", ".join(MODES)))
-            return "http://127.0.0.1:{0}/mode/{1}/".format(self.port, mode)
-        return "http://127.0.0.1:{0}/".format(self.port)
+            return "http://{0}:{1}/mode/{2}/".format(self.address, self.port, mode)
+        return "http://{0}:{1}/".format(self.address, self.port)
 
     def start(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
         argv = [sys.executable, "-m", "lab.responders", "--pki", self.pki_dir, "--port", str(self.port),
-                "--mode", self.initial_mode, "--validity-minutes", str(self.validity_minutes)]
+                "--mode", self.initial_mode, "--validity-minutes", str(self.validity_minutes), "--address", self.address]
         # Its own session: a terminal's Ctrl-C in the CLI does not reach it; we stop it by PID.
         return self._launch(argv, self.log_path, env=env, start_new_session=True)
 
@@ -130,10 +131,10 @@ class FaultResponder(_Process):
         return self.fixed_url(name)
 
     def fixed_url(self, name):
-        return "http://127.0.0.1:{0}/fixed/{1}/".format(self.port, name)
+        return "http://{0}:{1}/fixed/{2}/".format(self.address, self.port, name)
 
     def _control(self, path):
-        with urllib.request.urlopen("http://127.0.0.1:{0}/control/{1}".format(self.port, path), timeout=5) as r:
+        with urllib.request.urlopen("http://{0}:{1}/control/{2}".format(self.address, self.port, path), timeout=5) as r:
             return json.loads(r.read().decode())
 
     def set_mode(self, mode):

@@ -1,16 +1,21 @@
-# Test-only callback: writes every task result as one JSON line to $OCSP_TEST_RESULT_FILE.
+# Test-only callback: writes every task result as one JSON line to $OCSP_TEST_RESULT_FILE, with the time the task
+# started and the time of the result (a profile per task and per host can be computed from them).
 from __future__ import annotations
 
 DOCUMENTATION = """
 name: result_file
 type: aggregate
 short_description: write task results to a JSON-lines file (tests only)
-description: Each task result becomes one line of JSON in the file named by E(OCSP_TEST_RESULT_FILE).
+description:
+  - Each task result becomes one line of JSON in the file named by E(OCSP_TEST_RESULT_FILE), with the action, whether
+    it was delegated, the time the task started (C(task_started)) and the time of the result (C(time)), as Unix
+    timestamps.
 requirements: []
 """
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -20,6 +25,16 @@ class CallbackModule(CallbackBase):
     CALLBACK_TYPE = "aggregate"
     CALLBACK_NAME = "result_file"
     CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self._task_started = {}
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.time()
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._task_started[task._uuid] = time.time()
 
     def _write(self, result, status):
         path = os.environ.get("OCSP_TEST_RESULT_FILE")
@@ -31,6 +46,10 @@ class CallbackModule(CallbackBase):
             "task": result._task.get_name(),
             "status": status,
             "result": data,
+            "action": result._task.action,
+            "delegated": bool(result._task.delegate_to),
+            "task_started": self._task_started.get(result._task._uuid),
+            "time": time.time(),
         }
         with open(path, "a") as f:
             f.write(json.dumps(line, default=str) + "\n")

@@ -50,7 +50,10 @@ def test_type_and_default_agree(name):
         if opt["type"] in ("int", "float"):
             assert not isinstance(default, bool), name
     if "choices" in opt:
-        assert default in opt["choices"], name
+        if opt["type"] == "list":
+            assert set(default) <= set(opt["choices"]), name
+        else:
+            assert default in opt["choices"], name
     if opt["type"] == "list":
         assert opt.get("elements"), name
 

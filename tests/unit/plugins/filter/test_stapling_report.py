@@ -122,3 +122,35 @@ def test_schema_document_covers_every_field(lab):
     assert set(doc) == _documented(None)
     assert set(host) == _documented("host")
     assert set(host["vhosts"][0]) == _documented("vhost")
+
+
+def _documented_values(field):
+    """The `code`-quoted values in the vhost table's row for ``field``."""
+    import re
+    doc = open(os.path.join(os.path.dirname(os.path.dirname(UNIT)), "docs", "report-schema.md")).read()
+    part = doc.split("## `vhost`", 1)[1].split("\n## ", 1)[0]
+    row = [r for r in part.splitlines() if r.startswith("| `{0}` |".format(field))][0]
+    return set(re.findall(r"`([a-z_]+)`", row.split("|")[3]))
+
+
+def test_schema_document_lists_every_decision_and_code(lab):
+    """Every decision and code the plan can give is documented, and the plan gives only those."""
+    from ansible_collections.ocsp.stapling.plugins.filter import stapling_plan as plan_module
+    assert set(plan_module.DECISIONS) | {"verify"} == _documented_values("decision") - {"code"}
+    assert set(plan_module.CODES) | {"verify"} == _documented_values("code")
+    facts = json.loads(json.dumps(lab["apache_info"]))
+    macro_vhost = dict(facts["vhosts"][0], server_name="made.lab.test", line=99,
+                       macro={"name": "vhost", "file": "/etc/apache2/macros.conf", "line": 3})
+    facts["vhosts"].append(macro_vhost)
+    for state in ("present", "absent"):
+        plan = stapling_plan(facts, lab["ocsp_responder_info"], state=state)
+        assert {d["decision"] for d in plan["decisions"]} <= set(plan_module.DECISIONS)
+        assert {d["code"] for d in plan["decisions"]} <= set(plan_module.CODES)
+        made = [d for d in plan["decisions"] if d["server_name"] == "made.lab.test"][0]
+        assert made["decision"] == "macro" and made["selected"] is True
+        assert "defined by macro vhost at /etc/apache2/macros.conf:3 (Use at {0}:99)".format(made["file"]) in \
+            made["reason"]
+        assert all(v["server_name"] != "made.lab.test" for v in plan["vhosts"])
+        assert all(t["sni"] != "made.lab.test" for t in plan["targets"] + plan["checks"])
+    report = stapling_host_report(facts, plan=plan, config={"changed": False})
+    assert [v["decision"] for v in report["vhosts"] if v["server_name"] == "made.lab.test"] == ["macro"]

@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: md_escape
+short_description: Text for one cell of a Markdown table, shown as text
+version_added: 0.1.0
+description:
+  - Makes any text (a vhost name, a message from a host) safe to put in a cell of a GitHub-flavoured Markdown table.
+    What Markdown or HTML would interpret is backslash-escaped (CommonMark renders a backslash-escaped ASCII
+    punctuation character as itself), so C(<script>) shows as text and C(|) does not split the cell; line breaks
+    become spaces; V(null) becomes an empty cell.
+  - Used by the Markdown report of the role C(ocsp.stapling.stapling_report).
+options:
+  _input:
+    description: The text.
+    type: raw
+    required: true
+  max_length:
+    description: Cut the text to this many characters (with an ellipsis); V(0) keeps it whole.
+    type: int
+    default: 0
+"""
+
+EXAMPLES = r"""
+- name: One table row
+  ansible.builtin.debug:
+    msg: "| {{ vhost_name | ocsp.stapling.md_escape }} | {{ reason | ocsp.stapling.md_escape(max_length=200) }} |"
+"""
+
+RETURN = r"""
+_value:
+  description: The escaped text.
+  type: str
+"""
+
+import re
+
+from ansible.module_utils.six import string_types
+
+# Characters with a meaning inside a table cell: emphasis, code, links and images (only after "[", escaped, so "(" and
+# "!" need nothing), HTML and entities, strikethrough, the cell separator. Line-start syntax (#, -, +, 1.) cannot
+# occur inside a cell.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_SPACE = re.compile(r"\s+")
+
+
+def md_escape(value, max_length=0):
+    if value is None:
+        return ""
+    text = value if isinstance(value, string_types) else str(value)
+    text = _SPACE.sub(" ", text).strip()
+    if max_length and len(text) > int(max_length):
+        text = text[:max(1, int(max_length) - 1)].rstrip() + u"\u2026"
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"md_escape": md_escape}

@@ -1,0 +1,596 @@
+# -*- coding: utf-8 -*-
+# Copyright: ocsp.stapling contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: stapling_report_view
+short_description: What the fleet report pages show, computed from the JSON summary
+version_added: 0.1.0
+description:
+  - Turns the JSON summary written by the playbooks C(ocsp.stapling.rollout), C(ocsp.stapling.audit) and
+    C(ocsp.stapling.verify) (schema in the collection's C(docs/report-schema.md)) into what the templates of the role
+    C(ocsp.stapling.stapling_report) render as HTML and Markdown, so that the templates only loop and escape.
+  - Per vhost a state (C(verified), C(expiring), C(failing), C(not_stapleable), C(drift), C(pending), C(rolled_back),
+    C(removed), C(excluded)), its colour (C(ok), C(warn), C(bad), C(info), C(muted)) and the reason in words; per host
+    its status in words and facts; fleet totals (hosts, vhosts, verified, failing, not stapleable, changed, rolled
+    back); the vhosts that need attention; the must-staple vhosts; and the geometry of the staple freshness chart
+    (per vhost, time since thisUpdate and time to nextUpdate, measured when the staple was verified).
+  - A staple is in the danger zone when less than O(danger_fraction) of its validity (nextUpdate - thisUpdate) is
+    left, or none. mod_md renews in the last third by default (C(MDStaplingRenewWindow 33%)), so a staple still there
+    when verified is not being refreshed as it should.
+  - Values are returned as they came from the hosts; the templates escape them (HTML) or pass them through
+    C(ocsp.stapling.md_escape) (Markdown).
+options:
+  _input:
+    description:
+      - The summary document (a dict), or its JSON text (e.g. C(lookup('ansible.builtin.file', path))).
+    type: raw
+    required: true
+  source:
+    description: Where the summary came from (a file name), named in error messages and shown on the page.
+    type: str
+  danger_fraction:
+    description: Share of a staple's validity, counted back from nextUpdate, that is the danger zone.
+    type: float
+    default: 0.33
+  chart_rows:
+    description: At most this many vhosts in the freshness chart, those closest to nextUpdate first.
+    type: int
+    default: 50
+  attention_rows:
+    description: At most this many rows in the list of what needs attention (the host sections list everything).
+    type: int
+    default: 100
+  open_hosts:
+    description: Fleets of up to this many hosts are shown with every host expanded; larger ones collapsed.
+    type: int
+    default: 10
+"""
+
+EXAMPLES = r"""
+- name: Render the report page from a summary file
+  ansible.builtin.template:
+    src: report.html.j2
+    dest: /var/tmp/ocsp-stapling/latest.html
+    mode: "0644"
+  vars:
+    view: "{{ lookup('ansible.builtin.file', '/var/tmp/ocsp-stapling/latest.json') | ocsp.stapling.stapling_report_view }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(title), C(playbook), C(generated), C(source), C(totals) (C(hosts), C(vhosts), C(verified), C(expiring),
+      C(failing), C(not_stapleable), C(changed), C(rolled_back), and one count per host status and vhost state),
+      C(tiles) (the header's totals with label and colour), C(host_statuses), C(attention), C(attention_more),
+      C(host_problems) (hosts that failed with no vhost to show; also in C(attention), flagged C(host_only)),
+      C(causes) (what needs attention grouped by cause, most frequent first, with counts of vhosts and hosts and an
+      example),
+      C(must_staple), C(chart), C(hosts) (each with C(rows), one per vhost), C(rows) (every vhost row of the fleet,
+      what needs attention first), C(states), C(danger_fraction).
+  type: dict
+"""
+
+import datetime
+import json
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.six import string_types
+
+SCHEMA_PREFIX = "ocsp.stapling/report/"
+
+# vhost state -> (words, colour)
+STATES = {
+    "verified": ("verified", "ok"),
+    "expiring": ("verified, expiring", "warn"),
+    "failing": ("failing", "bad"),
+    "drift": ("would staple", "warn"),
+    "pending": ("not verified", "warn"),
+    "rolled_back": ("rolled back", "muted"),
+    "not_stapleable": ("not stapleable", "info"),
+    "removed": ("stapling removed", "muted"),
+    "excluded": ("excluded", "muted"),
+}
+STATE_ORDER = ("failing", "expiring", "drift", "pending", "rolled_back", "verified", "not_stapleable", "removed",
+               "excluded")
+
+# host status -> (words, colour)
+HOST_STATUSES = {
+    "failed": ("failed", "bad"),
+    "rolled_back": ("rolled back", "bad"),
+    "unreachable": ("unreachable", "bad"),
+    "no_report": ("no report", "bad"),
+    "drift": ("drift", "warn"),
+    "changed": ("changed", "ok"),
+    "ok": ("ok", "ok"),
+}
+HOST_ORDER = ("failed", "rolled_back", "unreachable", "no_report", "drift", "changed", "ok")
+TONE_RANK = {"bad": 0, "warn": 1, "info": 2, "ok": 3, "muted": 4}
+
+# Staple verification error codes (ocsp.stapling.ocsp_staple_info and the validator) in words, with the next step.
+STAPLE_ERRORS = {
+    "no_staple": "no staple: Apache sent no OCSP response (is the responder reachable from the web server? "
+                 "egress, proxy, error log AH01974/AH01941)",
+    "must_staple_unsatisfied": "must-staple certificate served without a valid staple: clients that enforce it "
+                               "refuse the site",
+    "revoked": "the stapled response says the certificate is revoked: replace the certificate",
+    "unknown": "the responder does not know this certificate (status unknown): wrong responder or issuer",
+    "expired": "the stapled response has expired (nextUpdate passed): Apache or the responder is not refreshing it",
+    "too_old": "the stapled response is older than allowed (max_age)",
+    "not_yet_valid": "the stapled response is not valid yet (thisUpdate in the future): check the clocks",
+    "signature_invalid": "the stapled response's signature does not verify: a wrong or rogue responder key",
+    "signer_not_authorized": "the stapled response is signed by a certificate the issuer did not authorize for "
+                             "OCSP signing",
+    "wrong_certificate": "the stapled response is for another certificate (CertID does not match)",
+    "unsuccessful": "the responder answered with an error status (e.g. tryLater) and Apache stapled it",
+    "not_ocsp": "what Apache stapled is not an OCSP response",
+    "malformed": "the stapled response does not decode",
+    "unsupported_algorithm": "the stapled response uses an algorithm the verifier cannot check",
+    "unsupported_critical_extension": "the stapled response carries an unknown critical extension",
+    "no_issuer": "the issuer certificate was neither sent by the server nor in the CA file: the staple cannot be "
+                 "checked (serve the chain, or set the CA file)",
+    "no_certificate": "the server presented no certificate",
+    "unreadable_certificate": "the served certificate cannot be read",
+    "connection_refused": "connection refused: nothing listens on this address and port",
+    "connection_failed": "the connection failed",
+    "timeout": "the handshake timed out",
+    "tls_error": "the TLS handshake failed",
+    "not_tls": "the port does not speak TLS",
+}
+
+# What needs attention, grouped by cause (a large fleet's summary): cause key -> words.
+CAUSES = {
+    "missing_issuer": "issuer certificate not where mod_ssl looks (serve the chain)",
+    "certificate_revoked": "certificate revoked",
+    "certificate_expired": "certificate expired",
+    "unusable_ocsp_uri": "OCSP URI mod_ssl cannot use",
+    "certificate_error": "certificate not readable",
+    "no_certificate_facts": "no facts about the certificate",
+    "refused": "configuration change refused",
+    "expiring": "staple in the danger zone",
+    "host_failed": "not stapled: the host failed",
+    "rolled_back": "must-staple, not stapled after the host's rollback",
+    "no_staple": "no staple",
+    "revoked": "stapled response says revoked",
+    "expired": "stapled response expired",
+    "signature_invalid": "stapled response signed by a wrong key",
+    "signer_not_authorized": "stapled response signed by an unauthorized certificate",
+    "unsuccessful": "responder error stapled (e.g. tryLater)",
+    "drift": "must-staple served without a staple (a rollout would add it)",
+    "pending": "must-staple, staple not verified",
+    "host_no_report": "host failed or was unreachable before reporting",
+    "host_unreachable": "host unreachable",
+    "host_failed_early": "host failed",
+}
+
+HOST_FAILURE_WORDS = {
+    "no_report": "no report: the host failed or was unreachable before the role could report",
+    "unreachable": "unreachable: Ansible could not connect to the host",
+}
+
+
+def _str(value):
+    if value is None:
+        return ""
+    if isinstance(value, string_types):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_str(v) for v in value)
+    return str(value)
+
+
+def _parse_time(value):
+    if not isinstance(value, string_types) or not value:
+        return None
+    if len(value) == 20 and value[4] == "-" and value[10] == "T" and value[19] == "Z":  # what the modules write
+        try:
+            return datetime.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                                     int(value[14:16]), int(value[17:19]))
+        except ValueError:
+            pass
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1]
+    elif text.endswith("+00:00"):
+        text = text[:-6]
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _seconds(delta):
+    return delta.days * 86400 + delta.seconds + delta.microseconds / 1e6
+
+
+def duration(seconds):
+    """Seconds in words an operator reads at a glance: 45 s, 12 min, 3 h 5 min, 6 d 4 h."""
+    if seconds is None:
+        return ""
+    s = int(round(abs(seconds)))
+    if s < 120:
+        out = "{0} s".format(s)
+    elif s < 3600:
+        out = "{0} min".format(s // 60)
+    elif s < 86400:
+        out = "{0} h {1} min".format(s // 3600, (s % 3600) // 60) if (s % 3600) // 60 else "{0} h".format(s // 3600)
+    else:
+        out = "{0} d {1} h".format(s // 86400, (s % 86400) // 3600) if (s % 86400) // 3600 else \
+            "{0} d".format(s // 86400)
+    return ("-" + out) if seconds < 0 and s else out
+
+
+def freshness(staple, generated, danger_fraction):
+    """Time since thisUpdate and to nextUpdate when the staple was verified (this_update + age; else the run's
+    start), the share of the validity used, and whether it is in the danger zone."""
+    this_update, next_update = _parse_time(staple.get("this_update")), _parse_time(staple.get("next_update"))
+    if this_update is None or next_update is None:
+        return None
+    age = staple.get("age")
+    if isinstance(age, (int, float)) and not isinstance(age, bool):
+        checked = this_update + datetime.timedelta(seconds=age)
+    else:
+        checked = _parse_time(generated)
+        if checked is None:
+            return None
+        age = _seconds(checked - this_update)
+    lifetime = _seconds(next_update - this_update)
+    left = _seconds(next_update - checked)
+    used = (age / lifetime) if lifetime > 0 else 1.0
+    danger = left <= 0 or lifetime <= 0 or left < danger_fraction * lifetime
+    return {"age": age, "left": left, "lifetime": lifetime, "used": used, "danger": danger, "expired": left <= 0,
+            "words": ("{0} old, {1}".format(duration(age), "expired {0} ago".format(duration(-left)) if left <= 0
+                                            else "{0} to nextUpdate".format(duration(left))))}
+
+
+def _staple_words(staple):
+    codes = [c for c in staple.get("error_codes") or [] if c]
+    words = [STAPLE_ERRORS.get(c, c.replace("_", " ")) for c in codes]
+    last = _str(staple.get("last_error"))
+    if staple.get("present") and not codes and staple.get("cert_status") and staple.get("cert_status") != "good":
+        words.append("certificate status {0}".format(staple.get("cert_status")))
+    if last and last not in words:
+        words.append("({0})".format(last) if words else last)
+    if not words:
+        words.append("no valid staple" if staple.get("present") else STAPLE_ERRORS["no_staple"])
+    return " ".join(words)
+
+
+SIGNERS = {"issuer": "the issuer", "delegated": "a delegated responder"}
+
+
+def _verified_words(staple, fresh):
+    words = "valid staple ({0}), signed by {1}".format(
+        staple.get("cert_status") or "good", SIGNERS.get(staple.get("signer"), _str(staple.get("signer")) or "?"))
+    if fresh:
+        words += "; {0}".format(fresh["words"])
+    return words
+
+
+def _cause(state, vhost, staple, reason):
+    """Why a vhost needs attention, as a key of CAUSES (or an error code), to group a large fleet's problems."""
+    if state == "failing":
+        if vhost.get("decision") == "error":
+            return _str(vhost.get("code")) or "certificate_error"
+        if vhost.get("action") == "refused":
+            return "refused"
+        codes = [c for c in staple.get("error_codes") or [] if c and c != "must_staple_unsatisfied"]
+        if codes:
+            return codes[0]
+        if reason.startswith("not stapled: the host failed"):
+            return "host_failed"
+        return "no_staple" if staple.get("checked") and not staple.get("present") else "must_staple_unsatisfied"
+    return state
+
+
+def classify(host, vhost, generated, danger_fraction):
+    """(state, reason in words, freshness) of one vhost of one host report."""
+    staple = vhost.get("staple") or {}
+    decision = vhost.get("decision")
+    fresh = freshness(staple, generated, danger_fraction) if staple.get("present") else None
+    status = host.get("status")
+    check_mode = bool(host.get("check_mode"))
+    if decision in ("excluded", "not_selected"):
+        return "excluded", _str(vhost.get("reason")) or "not selected for stapling", fresh
+    if decision == "remove":
+        return "removed", _str(vhost.get("reason")) or "stapling removed (state absent)", fresh
+    if decision == "no_ocsp_uri":
+        return "not_stapleable", _str(vhost.get("reason")) or "the certificate has no OCSP URI", fresh
+    if decision == "error":
+        return "failing", _str(vhost.get("reason")) or _str(vhost.get("code")), fresh
+    if vhost.get("action") == "refused":
+        return "failing", "the configuration change was refused: {0}".format(
+            _str(vhost.get("action_reason")) or "see the host's problems"), fresh
+    if staple.get("checked"):
+        if staple.get("valid"):
+            if status == "rolled_back":
+                return "rolled_back", "staple verified, then the host was rolled back (another check failed): " \
+                                      "not stapled now", fresh
+            words = _verified_words(staple, fresh)
+            if fresh and fresh["danger"]:
+                return "expiring", words + " (in the danger zone: less than {0:.0%} of its validity left)".format(
+                    danger_fraction), fresh
+            return "verified", words, fresh
+        if check_mode and vhost.get("changed"):
+            return "drift", "a rollout would staple it; now: {0}".format(_staple_words(staple)), fresh
+        return "failing", _staple_words(staple), fresh
+    if check_mode and vhost.get("changed"):
+        return "drift", "a rollout would staple it (not verified in this check)", fresh
+    if status == "rolled_back":
+        return "rolled_back", "the host was rolled back before this vhost was verified: not stapled now", fresh
+    if status in ("failed", "no_report", "unreachable"):
+        failure = host.get("failure") or {}
+        return "failing", "not stapled: the host failed ({0})".format(_str(failure.get("msg")) or status), fresh
+    return "pending", "planned for stapling, not verified in this run (apache_stapling_verify off?)", fresh
+
+
+def _host_facts(h):
+    facts = []
+    apache = h.get("apache") or {}
+    if apache.get("version"):
+        facts.append(("Apache", "{0} ({1})".format(apache.get("version"), ", ".join(
+            _str(x) for x in (apache.get("family"), apache.get("mpm")) if x))))
+    openssl = h.get("openssl") or {}
+    if openssl.get("mod_ssl_version") or openssl.get("cli_version"):
+        facts.append(("OpenSSL", "mod_ssl links {0}, CLI {1}".format(
+            openssl.get("mod_ssl_version") or "?", openssl.get("cli_version") or "?")))
+    if h.get("engine"):
+        facts.append(("engine", "{0} ({1})".format(h.get("engine"), _str(h.get("engine_reason")))
+                      if h.get("engine_reason") else _str(h.get("engine"))))
+    if h.get("reload"):
+        words = _str(h.get("reload"))
+        if isinstance(h.get("downtime"), (int, float)) and not isinstance(h.get("downtime"), bool):
+            words += ", {0:.2f} s without service".format(h.get("downtime"))
+        facts.append(("reload", words))
+    if h.get("transaction"):
+        facts.append(("transaction", _str(h.get("transaction"))))
+    fw = h.get("firewall")
+    if isinstance(fw, dict):
+        facts.append(("egress", "{0}: {1} rule(s), {2} added, {3} removed{4}".format(
+            fw.get("backend") or "?", len(fw.get("rules") or []), len(fw.get("added") or []),
+            len(fw.get("removed") or []), ", persisted" if fw.get("persisted") else "")))
+    for f in h.get("config_files") or []:
+        facts.append(("config", "{0} {1}".format(_str(f.get("action")), _str(f.get("path")))))
+    return facts
+
+
+def _problems(h):
+    out = []
+    failure = h.get("failure")
+    if isinstance(failure, dict) and (failure.get("msg") or failure.get("task")):
+        status = h.get("status")
+        if status in HOST_FAILURE_WORDS and not failure.get("task"):
+            out.append(HOST_FAILURE_WORDS[status])
+        else:
+            task = _str(failure.get("task"))
+            out.append("{0}{1}".format(_str(failure.get("msg")) or "failed", " (task: {0})".format(task) if task else ""))
+        for line in failure.get("log") or []:
+            out.append("log: {0}".format(_str(line)))
+    for e in h.get("errors") or []:
+        if isinstance(e, dict):
+            out.append("{0}: {1}".format(_str(e.get("code")), _str(e.get("msg"))))
+        else:
+            out.append(_str(e))
+    for p in h.get("config_problems") or []:
+        if isinstance(p, dict):
+            where = "{0}:{1}".format(_str(p.get("file")), p.get("line")) if p.get("file") else ""
+            out.append("{0} {1}{2}".format(_str(p.get("severity")) or "problem", _str(p.get("msg")),
+                                           " ({0})".format(where) if where else ""))
+    return out
+
+
+def _load(summary, source):
+    where = " ({0})".format(source) if source else ""
+    if isinstance(summary, string_types):
+        try:
+            summary = json.loads(summary)
+        except ValueError as e:
+            raise AnsibleFilterError("stapling_report_view: the summary{0} is not JSON ({1}); give the JSON file "
+                                     "written by ocsp.stapling.rollout, audit or verify".format(where, e))
+    if not isinstance(summary, dict) or not _str(summary.get("schema")).startswith(SCHEMA_PREFIX) \
+            or not isinstance(summary.get("hosts"), dict):
+        raise AnsibleFilterError(
+            "stapling_report_view: the summary{0} is not an ocsp.stapling JSON summary (expected a dict with "
+            "schema '{1}1' and hosts, as written by ocsp.stapling.rollout, audit or verify; see "
+            "docs/report-schema.md)".format(where, SCHEMA_PREFIX))
+    return summary
+
+
+def _number(value, name, kind):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = kind(value)
+        except (TypeError, ValueError):
+            raise AnsibleFilterError("stapling_report_view: {0} must be a number, got {1!r}".format(name, value))
+    return value
+
+
+def _chart(rows, limit, danger_fraction):
+    dated = [r for r in rows if r["fresh"] and r["state"] != "rolled_back"]  # rolled back: not stapled any more
+    dated.sort(key=lambda r: (r["fresh"]["left"] / r["fresh"]["lifetime"] if r["fresh"]["lifetime"] > 0 else -1e9,
+                              r["host"], r["vhost"]))
+    shown = dated[:limit]
+    # Geometry (SVG user units): labels left, the validity [thisUpdate, nextUpdate] as BAR wide, then room to show
+    # how far past nextUpdate an expired staple is, then the words.
+    label_w, bar_x, bar_w, over_w, row_h, top = 300, 310, 420, 50, 22, 34
+    chart_rows = []
+    for i, r in enumerate(shown):
+        f = r["fresh"]
+        used = max(0.0, min(f["used"], 1.0 + over_w / float(bar_w)))
+        y = top + i * row_h
+        chart_rows.append({
+            "host": r["host"], "vhost": r["vhost"], "label": "{0} · {1}".format(r["host"], r["vhost"]),
+            "y": y, "text_y": y + 15, "bar_y": y + 5, "used_w": round(used * bar_w, 1),
+            "now_x": round(bar_x + used * bar_w, 1), "left_w": round(max(0.0, (1.0 - used)) * bar_w, 1),
+            "danger": f["danger"], "expired": f["expired"], "words": f["words"], "state": r["state"],
+            "must_staple": r["must_staple"],
+        })
+    height = top + len(shown) * row_h + 26
+    return {
+        "rows": chart_rows, "total": len(dated), "omitted": len(dated) - len(shown),
+        "width": bar_x + bar_w + over_w + 250, "height": height, "label_w": label_w, "bar_x": bar_x,
+        "bar_w": bar_w, "bar_end": bar_x + bar_w, "over_w": over_w, "row_h": row_h, "top": top,
+        "danger_x": round(bar_x + (1.0 - danger_fraction) * bar_w, 1),
+        "danger_w": round(danger_fraction * bar_w, 1), "text_x": bar_x + bar_w + over_w + 10,
+        "axis_y": top - 8, "bottom": height - 20,
+    }
+
+
+def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=50, attention_rows=100,
+                         open_hosts=10):
+    summary = _load(summary, source)
+    danger_fraction = float(_number(danger_fraction, "danger_fraction", float))
+    if not 0 < danger_fraction < 1:
+        raise AnsibleFilterError("stapling_report_view: danger_fraction must be between 0 and 1 (e.g. 0.33 for "
+                                 "the last third of a staple's validity), got {0}".format(danger_fraction))
+    chart_rows = int(_number(chart_rows, "chart_rows", int))
+    attention_rows = int(_number(attention_rows, "attention_rows", int))
+    open_hosts = int(_number(open_hosts, "open_hosts", int))
+    generated = summary.get("generated")
+    playbook = _str(summary.get("playbook")) or "report"
+
+    states = dict((s, 0) for s in STATES)
+    statuses = dict((s, 0) for s in HOST_STATUSES)
+    hosts, all_rows, attention, must_staple, host_problems = [], [], [], [], []
+    check_mode_hosts = 0
+    for name in sorted(summary["hosts"], key=_str):
+        h = summary["hosts"][name]
+        if not isinstance(h, dict):
+            h = {"status": "no_report", "vhosts": [], "failure": {"task": None, "msg": None}}
+        host = _str(h.get("host")) or _str(name)
+        status = h.get("status") if h.get("status") in HOST_STATUSES else "no_report"
+        statuses[status] += 1
+        check_mode_hosts += 1 if h.get("check_mode") else 0
+        rows = []
+        counts = dict((s, 0) for s in STATES)
+        for v in h.get("vhosts") or []:
+            if not isinstance(v, dict):
+                continue
+            state, reason, fresh = classify(h, v, generated, danger_fraction)
+            cert = v.get("certificate") or {}
+            staple = v.get("staple") or {}
+            words, tone = STATES[state]
+            row = {
+                "host": host, "vhost": _str(v.get("server_name")) or "(no name)", "host_only": False,
+                "aliases": ", ".join(_str(a) for a in v.get("server_aliases") or []),
+                "addresses": ", ".join(_str(a) for a in v.get("addresses") or []),
+                "where": "{0}:{1}".format(_str(v.get("file")), v.get("line")) if v.get("file") else "",
+                "state": state, "state_words": words, "tone": tone, "rank": STATE_ORDER.index(state),
+                "reason": reason, "decision": _str(v.get("decision")),
+                "action": _str(v.get("action")) if v.get("action") not in (None, "unchanged") else "",
+                "changed": bool(v.get("changed")),
+                "must_staple": bool(cert.get("must_staple")),
+                "subject": _str(cert.get("subject")), "serial": _str(cert.get("serial")),
+                "not_after": _str(cert.get("not_after")), "cert_path": _str(cert.get("path")),
+                "ocsp_uris": ", ".join(_str(u) for u in cert.get("ocsp_uris") or []),
+                "ocsp_uri_present": cert.get("ocsp_uri_present"),
+                "staple_words": (fresh["words"] if fresh else ("no staple" if staple.get("checked") and
+                                                               not staple.get("present") else
+                                                               ("" if not staple.get("checked") else "stapled"))),
+                "fresh": fresh,
+                "age_sort": fresh["age"] if fresh else -1,
+                "left_sort": fresh["left"] if fresh else 1e12,
+                "danger": bool(fresh and fresh["danger"]),
+            }
+            row["at_risk"] = row["must_staple"] and state not in ("verified", "not_stapleable", "excluded",
+                                                                  "removed")
+            row["cause"] = _cause(state, v, staple, reason)
+            counts[state] += 1
+            states[state] += 1
+            rows.append(row)
+            all_rows.append(row)
+            if row["must_staple"]:
+                must_staple.append(row)
+            if state in ("failing", "expiring") or row["at_risk"]:
+                attention.append(row)
+        rows.sort(key=lambda r: (r["rank"], r["vhost"]))
+        words, tone = HOST_STATUSES[status]
+        if tone == "ok" and (counts["failing"] or counts["expiring"]):
+            tone = "warn"
+        problems = _problems(h)
+        hosts.append({
+            "name": host, "status": status, "status_words": words, "tone": tone, "rows": rows, "counts": counts,
+            "vhosts": len(rows), "facts": _host_facts(h), "problems": problems,
+            "problem": problems[0] if problems and tone == "bad" else "",
+            "warnings": [_str(w) for w in h.get("warnings") or []],
+            "check_mode": bool(h.get("check_mode")), "rolled_back": bool(h.get("rolled_back")),
+            "changed": bool(h.get("changed")),
+            "summary_words": ", ".join("{0} {1}".format(counts[s], STATES[s][0]) for s in STATE_ORDER if counts[s]),
+        })
+        if tone == "bad" and not rows:
+            problem = {"host": host, "vhost": "", "host_only": True, "status": status, "state": status,
+                       "status_words": words, "state_words": words, "tone": "bad", "rank": -1,
+                       "reason": problems[0] if problems else words, "must_staple": False, "at_risk": False,
+                       "cause": "host_" + status if "host_" + status in CAUSES else "host_failed_early"}
+            host_problems.append(problem)
+            attention.append(problem)
+    hosts.sort(key=lambda x: (TONE_RANK[x["tone"]], HOST_ORDER.index(x["status"]), x["name"]))
+    for i, x in enumerate(hosts):
+        x["open"] = len(hosts) <= open_hosts
+        x["index"] = i
+    attention.sort(key=lambda r: (r["rank"], not r["at_risk"], r["host"], r["vhost"]))
+    causes = {}
+    for r in attention:
+        c = causes.setdefault(r["cause"], {"cause": r["cause"], "words": CAUSES.get(r["cause"]) or
+                                           r["cause"].replace("_", " "), "vhosts": 0, "hosts": set(),
+                                           "tone": r["tone"], "example": r})
+        c["vhosts"] += 0 if r.get("host_only") else 1
+        c["hosts"].add(r["host"])
+    causes = sorted(causes.values(), key=lambda c: (-max(c["vhosts"], len(c["hosts"])), c["cause"]))
+    for c in causes:
+        c["hosts"] = len(c["hosts"])
+    all_rows.sort(key=lambda r: (r["rank"], not r["at_risk"], r["host"], r["vhost"]))
+    must_staple.sort(key=lambda r: (r["rank"], r["host"], r["vhost"]))
+
+    audit = bool(hosts) and check_mode_hosts == len(hosts)
+    totals = {
+        "hosts": len(hosts), "vhosts": len(all_rows),
+        "verified": states["verified"] + states["expiring"], "expiring": states["expiring"],
+        "failing": states["failing"], "not_stapleable": states["not_stapleable"],
+        "changed": statuses["changed"] + statuses["drift"], "rolled_back": statuses["rolled_back"],
+    }
+    for s, n in statuses.items():
+        totals["hosts_" + s] = n
+    for s, n in states.items():
+        totals["vhosts_" + s] = n
+    tiles = [
+        {"key": "hosts", "label": "hosts", "value": totals["hosts"], "tone": "plain", "state": ""},
+        {"key": "vhosts", "label": "vhosts", "value": totals["vhosts"], "tone": "plain", "state": ""},
+        {"key": "verified", "label": "verified", "value": totals["verified"], "state": "verified",
+         "tone": "ok" if totals["verified"] else "plain"},
+        {"key": "failing", "label": "failing", "value": totals["failing"], "state": "failing",
+         "tone": "bad" if totals["failing"] else "plain"},
+        {"key": "not_stapleable", "label": "not stapleable", "value": totals["not_stapleable"],
+         "state": "not_stapleable", "tone": "info" if totals["not_stapleable"] else "plain"},
+        {"key": "changed", "label": "would change" if audit else "changed", "value": totals["changed"], "state": "",
+         "tone": "warn" if audit and totals["changed"] else "plain"},
+        {"key": "rolled_back", "label": "rolled back", "value": totals["rolled_back"], "state": "",
+         "tone": "bad" if totals["rolled_back"] else "plain"},
+    ]
+    host_statuses = [{"status": s, "words": HOST_STATUSES[s][0], "tone": HOST_STATUSES[s][1], "count": statuses[s],
+                      "pct": round(100.0 * statuses[s] / len(hosts), 2) if hosts else 0}
+                     for s in HOST_ORDER if statuses[s]]
+    return {
+        "schema": _str(summary.get("schema")), "playbook": playbook, "generated": _str(generated),
+        "source": _str(source), "audit": audit,
+        "title": "OCSP stapling {0} report".format(playbook),
+        "totals": totals, "tiles": tiles, "host_statuses": host_statuses,
+        "attention": attention[:attention_rows], "attention_more": max(0, len(attention) - attention_rows),
+        "attention_total": len(attention), "host_problems": host_problems, "causes": causes,
+        "must_staple": must_staple, "must_staple_at_risk": len([r for r in must_staple if r["at_risk"]]),
+        "chart": _chart(all_rows, chart_rows, danger_fraction), "danger_fraction": danger_fraction,
+        "danger_pct": int(round(danger_fraction * 100)), "hosts": hosts, "rows": all_rows,
+        "states": [{"state": s, "words": STATES[s][0], "tone": STATES[s][1], "count": states[s]}
+                   for s in STATE_ORDER],
+    }
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"stapling_report_view": stapling_report_view}

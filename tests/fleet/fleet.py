@@ -1,0 +1,747 @@
+"""A fleet of real hosts on this machine, reached over SSH: see tests/fleet/README.md.
+
+Each host is a network namespace with its own address on a bridge of ours, an overlay of the cached base image
+(``image.py``) mounted in the root namespace, and its own mount, PID, UTS and IPC namespaces in which tini runs the
+host's boot (firewall rules where its profile has them, Debian's init script for apache2, then sshd). The
+controller (this machine's root namespace) holds the bridge's first address, an OCSP responder bound to it, and an
+``unreachable`` route for the whole fleet range so that nothing aimed at a host ever leaves by the default route.
+
+Everything the fleet makes is recorded in ``<state dir>/state.json`` as it is made, so ``down`` (from any process)
+removes exactly that: processes by PID (checked against their start time, so a reused PID is never signalled),
+mounts, namespaces, links, the route.
+"""
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from lab import PKI, FaultResponder
+from lab.procs import free_port, stop_pid
+
+from . import image
+
+BASE_DIR = os.environ.get("OCSP_FLEET_DIR", "/var/tmp/ocsp-stapling-fleet")
+# Every fleet of ours lives in this range: one /24 per fleet (172.29.<index>.0/24), the guard covers it all.
+RANGE = ipaddress.ip_network("172.29.0.0/16")
+PREFIX = "ofl"  # every interface and namespace name we make starts with ofl<index>
+HERE = os.path.dirname(os.path.abspath(__file__))
+HOST_INIT = os.path.join(HERE, "files", "host-init.sh")
+# Certificates of the lab PKI a host can serve (one TLS vhost each); missing_chain serves good's certificate
+# without its chain file (mod_ssl cannot find the issuer: AH02217).
+CERTIFICATES = ("good", "no_uri", "revoked", "must_staple", "missing_chain", "second_issuer")
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"}
+
+NFTABLES_DENY = """#!/usr/sbin/nft -f
+# fleet host: default-deny egress (only loopback and replies leave)
+flush ruleset
+table inet filter {
+    chain input {
+        type filter hook input priority 0; policy accept;
+    }
+    chain output {
+        type filter hook output priority 0; policy drop;
+        oif "lo" accept
+        ct state established,related accept
+    }
+}
+"""
+IPTABLES_DENY = """# fleet host: default-deny egress (only loopback and replies leave)
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT DROP [0:0]
+-A OUTPUT -o lo -j ACCEPT
+-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+COMMIT
+"""
+
+
+class FleetError(RuntimeError):
+    """The fleet could not do what was asked; the message names what and how to fix it."""
+
+
+def default_profile(index):
+    """The default mix: every host serves good, no_uri and must_staple; one in three adds revoked, the next
+    missing_chain, the next second_issuer. No firewall.
+
+    A profile: {"vhosts": [names of CERTIFICATES], "firewall": None | "nftables" | "iptables" (default-deny egress
+    loaded at boot), "broken_config": bool (a bad line added to Apache's configuration after it started)}."""
+    extra = ("second_issuer", "revoked", "missing_chain")[index % 3]
+    return {"vhosts": ["good", "no_uri", "must_staple", extra], "firewall": None}
+
+
+def _run(argv, check=True, **kw):
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          check=False, **kw)
+    if check and proc.returncode != 0:
+        raise FleetError("{0} exited {1}: {2}".format(" ".join(argv), proc.returncode, proc.stdout.strip()))
+    return proc
+
+
+def proc_start(pid):
+    """The process's start time in clock ticks since boot (None when there is no such process); with the PID it
+    identifies one process for good, so a recorded PID is never confused with a later one."""
+    try:
+        with open("/proc/{0}/stat".format(pid)) as f:
+            return int(f.read().rsplit(") ", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def is_running(record):
+    """record: {"pid", "start"}; True while that very process lives (a zombie does not count)."""
+    if not record or not record.get("pid"):
+        return False
+    pid = record["pid"]
+    if proc_start(pid) != record.get("start"):
+        return False
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)  # ours: reap it
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open("/proc/{0}/stat".format(pid)) as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_record(record, sig=signal.SIGTERM, timeout=5.0):
+    """Stop the recorded process by PID (only if it is still that process)."""
+    if is_running(record):
+        stop_pid(record["pid"], timeout=timeout, sig=sig)
+
+
+def netns_list():
+    out = _run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def link_names():
+    out = _run(["ip", "-o", "link", "show"], check=False).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) > 1:
+            names.append(parts[1].strip().split("@")[0])
+    return names
+
+
+def routes():
+    return _run(["ip", "-4", "route", "show", "table", "all"], check=False).stdout.splitlines()
+
+
+def guard_route_present():
+    return any(line.split()[:2] == ["unreachable", str(RANGE)] for line in routes())
+
+
+def mounts_below(path):
+    path = os.path.realpath(path)
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == path or point.startswith(path + "/"):
+                out.append(point)
+    return out
+
+
+def registered_fleets(base=BASE_DIR):
+    if not os.path.isdir(base):
+        return []
+    return sorted(n for n in os.listdir(base) if os.path.exists(os.path.join(base, n, "state.json")))
+
+
+class Host(object):
+    """One host of a fleet (its record lives in the fleet's state)."""
+
+    def __init__(self, fleet, record):
+        self.fleet = fleet
+        self.record = record
+
+    name = property(lambda self: self.record["name"])
+    ns = property(lambda self: self.record["ns"])
+    address = property(lambda self: self.record["address"])
+    root = property(lambda self: self.record["root"])
+    profile = property(lambda self: self.record["profile"])
+
+    def __repr__(self):
+        return "<fleet host {0} {1}>".format(self.name, self.address)
+
+    @property
+    def init(self):
+        return self.record.get("init")
+
+    def alive(self):
+        return is_running(self.record.get("init"))
+
+    def path(self, rel):
+        """A path inside the host's filesystem, as the controller sees it (the merged overlay)."""
+        return os.path.join(self.root, rel.lstrip("/"))
+
+    def exec(self, argv, check=True, timeout=60, data=None):
+        """Run argv inside the host: its network, mount, PID, UTS and IPC namespaces and its root (nsenter)."""
+        if not self.alive():
+            raise FleetError("host {0} is not running".format(self.name))
+        return _run(["nsenter", "--target", str(self.init["pid"]), "--mount", "--uts", "--ipc", "--net", "--pid",
+                     "--root", "--wd=/", "--"] + list(argv), check=check, timeout=timeout, input=data,
+                    env=CLEAN_ENV)
+
+    def processes(self):
+        """[(pid as the controller sees it, pid inside the host, command name)] of every process in the host."""
+        if not self.alive():
+            return []
+        try:
+            mine = os.readlink("/proc/{0}/ns/pid".format(self.init["pid"]))
+        except OSError:
+            return []
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink("/proc/{0}/ns/pid".format(entry)) != mine:
+                    continue
+                with open("/proc/{0}/status".format(entry)) as f:
+                    status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            except (OSError, ValueError):
+                continue
+            if status.get("State", "").startswith("Z"):
+                continue
+            out.append((int(entry), int(status["NSpid"].split()[-1]), status["Name"]))
+        return sorted(out)
+
+    def apache_pids(self):
+        return [p for p, _nspid, name in self.processes() if name == "apache2"]
+
+    def kill_apache(self):
+        """Kill every apache2 process of the host (SIGKILL, by PID): Apache dies as in a crash."""
+        pids = self.apache_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pids
+
+    def link(self, up):
+        """Take the host's network link down (SSH to it is cut, it reaches nothing) or up again."""
+        _run(["ip", "-n", self.ns, "link", "set", "eth0", "up" if up else "down"])
+
+    def can_connect(self, address, port, timeout=1.0):
+        """Whether a process on the host can open a TCP connection to address:port (its firewall applies)."""
+        code = ("import socket,sys\ntry:\n socket.create_connection(({0!r},{1}),timeout={2}).close()\n"
+                "except OSError:\n sys.exit(1)\n").format(address, int(port), timeout)
+        return self.exec(["/usr/bin/python3", "-c", code], check=False).returncode == 0
+
+
+class Fleet(object):
+    """See the module docstring. ``Fleet(name, index).up(n)``; ``Fleet.load(name).down()`` from any process."""
+
+    def __init__(self, name="default", index=1, base_dir=None):
+        if not 1 <= int(index) <= 254:
+            raise FleetError("fleet index {0} is outside 1..254 (it is the third octet of {1})".format(index, RANGE))
+        self.name = name
+        self.index = int(index)
+        self.base_dir = base_dir or BASE_DIR
+        self.dir = os.path.join(self.base_dir, name)
+        self.state_file = os.path.join(self.dir, "state.json")
+        self.state = None
+        first_two = ".".join(str(RANGE.network_address).split(".")[:2])
+        net = ipaddress.ip_network("{0}.{1}.0/24".format(first_two, self.index))
+        self.subnet = net
+        self.bridge = "{0}{1}br".format(PREFIX, self.index)
+        self.bridge_address = str(net.network_address + 1)
+
+    # --- state ------------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, name="default", base_dir=None):
+        base = base_dir or BASE_DIR
+        path = os.path.join(base, name, "state.json")
+        if not os.path.exists(path):
+            raise FleetError("no fleet named {0!r} (no {1}); bring one up with: python -m fleet up N".format(
+                name, path))
+        with open(path) as f:
+            state = json.load(f)
+        fleet = cls(name, state["index"], base_dir=base)
+        fleet.state = state
+        return fleet
+
+    def _save(self):
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state, f, indent=1, sort_keys=True)
+        os.rename(tmp, self.state_file)
+
+    @property
+    def hosts(self):
+        return [Host(self, r) for r in (self.state or {}).get("hosts", [])]
+
+    def host(self, name):
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise FleetError("fleet {0} has no host {1!r} (hosts: {2})".format(
+            self.name, name, ", ".join(h.name for h in self.hosts)))
+
+    def _ours_prefix(self):
+        return "{0}{1}".format(PREFIX, self.index)
+
+    def _leftovers(self):
+        """Namespaces, links and routes of this fleet's index that exist on the machine right now."""
+        p = self._ours_prefix()
+        found = ["netns " + n for n in netns_list() if n.startswith(p + "-")]
+        found += ["link " + n for n in link_names() if n == self.bridge or n.startswith(p + "v")]
+        found += ["route " + line for line in routes() if line.split() and line.split()[0] == str(self.subnet)]
+        return found
+
+    # --- up ---------------------------------------------------------------------------------------------------
+    def up(self, n, profiles=None, log=None):
+        """Build (or reuse) the image and bring up n hosts. profiles: {index: profile} or a function of the
+        index (default_profile). Refuses to start over anything it did not create."""
+        if os.geteuid() != 0:
+            raise FleetError("the fleet needs root (network namespaces, mounts)")
+        n = int(n)
+        if not 1 <= n <= 240:
+            raise FleetError("fleet size {0} is outside 1..240 (one /24 per fleet)".format(n))
+        if os.path.exists(self.state_file):
+            old = Fleet.load(self.name, self.base_dir)
+            if old.anything_alive():
+                raise FleetError("fleet {0!r} is already up ({1}); run: python -m fleet --name {0} down".format(
+                    self.name, self.dir))
+            old.down()  # a stale record (machine rebooted, process killed): clear what is left of it
+        others = [f for f in registered_fleets(self.base_dir) if f != self.name]
+        for other in others:
+            if Fleet.load(other, self.base_dir).index == self.index:
+                raise FleetError("fleet {0!r} already uses index {1}; choose another --index".format(
+                    other, self.index))
+        leftovers = self._leftovers()
+        if leftovers:
+            raise FleetError("refusing to start fleet {0!r}: {1} exist but this fleet did not create them; remove "
+                             "them (ip netns del / ip link del / ip route del) or choose another --index".format(
+                                 self.name, ", ".join(leftovers)))
+        for line in routes():
+            words = line.split()
+            if words and words[0] == str(RANGE) and words[0:1] != ["unreachable"] and "unreachable" not in words[:1]:
+                raise FleetError("refusing to start: {0} is routed on this machine ({1}); the fleet range must be "
+                                 "unused".format(RANGE, line))
+        rootfs = image.build(log_stream=log)
+        started = time.monotonic()
+        os.makedirs(self.dir, exist_ok=True)
+        self.state = {"name": self.name, "index": self.index, "subnet": str(self.subnet), "bridge": None,
+                      "bridge_address": self.bridge_address, "guard": False, "image": rootfs,
+                      "image_hash": image.recipe_hash(), "hosts": [], "responder": None}
+        self._save()
+        try:
+            self._up_network()
+            self._up_keys()
+            self._up_pki()
+            self.start_responder()
+            for i in range(1, n + 1):
+                prof = profiles(i) if callable(profiles) else (profiles or {}).get(i) or default_profile(i)
+                self._add_host(i, prof)
+            self.boot(self.hosts)
+            self._write_ansible_files()
+        except BaseException:
+            self.down()
+            raise
+        self.state["up_seconds"] = round(time.monotonic() - started, 2)
+        self._save()
+        return self
+
+    def _up_network(self):
+        # The guard first: from now on traffic to the range never leaves by the default route.
+        if not guard_route_present():
+            _run(["ip", "route", "add", "unreachable", str(RANGE)])
+            self.state["guard"] = True
+            self._save()
+        _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        self.state["bridge"] = self.bridge
+        self._save()
+        _run(["ip", "addr", "add", "{0}/{1}".format(self.bridge_address, self.subnet.prefixlen), "dev", self.bridge])
+        _run(["ip", "link", "set", self.bridge, "up"])
+
+    def _up_keys(self):
+        keys = os.path.join(self.dir, "ssh")
+        os.makedirs(keys, mode=0o700, exist_ok=True)
+        self.state["ssh_key"] = os.path.join(keys, "id_ed25519")
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ocsp-stapling-fleet-" + self.name,
+              "-f", self.state["ssh_key"]])
+        self.state["known_hosts"] = os.path.join(keys, "known_hosts")
+        self.state["control_path_dir"] = os.path.join(self.dir, "cp")
+        os.makedirs(self.state["control_path_dir"], mode=0o700, exist_ok=True)
+        self._save()
+
+    def _up_pki(self):
+        port = free_port(self.bridge_address)
+        self.state["responder_port"] = port
+        self.state["ocsp_url"] = "http://{0}:{1}/".format(self.bridge_address, port)
+        pki_dir = os.path.join(self.dir, "pki")
+        PKI.create(pki_dir, self.state["ocsp_url"])
+        self.state["pki_dir"] = pki_dir
+        self._save()
+
+    @property
+    def pki(self):
+        return PKI.load(self.state["pki_dir"])
+
+    # --- the OCSP responder on the bridge ---------------------------------------------------------------------
+    def start_responder(self, mode="good"):
+        """Our fault-mode OCSP responder bound to the bridge's address, at the URL the certificates name."""
+        if is_running(self.state.get("responder")):
+            raise FleetError("the fleet's responder already runs (pid {0})".format(self.state["responder"]["pid"]))
+        responder = FaultResponder(self.state["pki_dir"], self.dir, port=self.state["responder_port"], mode=mode,
+                                   address=self.bridge_address).start()
+        self.state["responder"] = {"pid": responder.pid, "start": proc_start(responder.pid)}
+        self._save()
+        return responder
+
+    def responder(self):
+        """A client of the running responder (set_mode, stats)."""
+        r = FaultResponder(self.state["pki_dir"], self.dir, port=self.state["responder_port"],
+                           address=self.bridge_address)
+        r.pid = (self.state.get("responder") or {}).get("pid")
+        return r
+
+    def kill_responder(self):
+        """The responder dies (SIGKILL, by PID), as in a crash."""
+        record = self.state.get("responder")
+        if is_running(record):
+            os.kill(record["pid"], signal.SIGKILL)
+            stop_record(record)
+        self.state["responder"] = None
+        self._save()
+
+    # --- hosts ------------------------------------------------------------------------------------------------
+    def _add_host(self, i, profile):
+        for v in profile.get("vhosts", ()):
+            if v not in CERTIFICATES:
+                raise FleetError("unknown vhost {0!r} in the profile of host {1}; one of {2}".format(
+                    v, i, ", ".join(CERTIFICATES)))
+        if profile.get("firewall") not in (None, "nftables", "iptables"):
+            raise FleetError("unknown firewall {0!r} for host {1}: nftables, iptables or none".format(
+                profile.get("firewall"), i))
+        name = "h{0:02d}".format(i)
+        hdir = os.path.join(self.dir, "hosts", name)
+        record = {"name": name, "index": i, "ns": "{0}-{1}".format(self._ours_prefix(), name),
+                  "veth": "{0}v{1}".format(self._ours_prefix(), i), "address": str(self.subnet.network_address + 10 + i),
+                  "mac": "02:0f:ce:{0:02x}:{1:02x}:{2:02x}".format(self.index, i >> 8, i & 255),
+                  "dir": hdir, "root": os.path.join(hdir, "root"), "profile": profile, "netns": False,
+                  "mounted": False, "unshare": None, "init": None}
+        self.state["hosts"].append(record)
+        self._save()
+        os.makedirs(hdir)
+        self._make_netns(record)
+        keys = os.path.join(hdir, "hostkey")
+        os.makedirs(keys)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@" + name, "-f",
+              os.path.join(keys, "ssh_host_ed25519_key")])
+        with open(os.path.join(keys, "ssh_host_ed25519_key.pub")) as f:
+            pub = f.read().split()
+        with open(self.state["known_hosts"], "a") as f:
+            f.write("{0} {1} {2}\n".format(record["address"], pub[0], pub[1]))
+        self._prepare_root(Host(self, record))
+
+    def _make_netns(self, record):
+        """The host's network namespace, made new (its firewall rules, conntrack and routes start empty)."""
+        if record["veth"] in link_names():
+            # Deleted here, synchronously: a namespace's devices go asynchronously after `ip netns del`, and the
+            # name would still be taken when the pair is made again.
+            _run(["ip", "link", "del", record["veth"]])
+        if record.get("netns") and record["ns"] in netns_list():
+            _run(["ip", "netns", "del", record["ns"]])
+        _run(["ip", "netns", "add", record["ns"]])
+        record["netns"] = True
+        self._save()
+        # Fixed MAC: a host made again answers ARP with the same address (stale ARP entries stay right).
+        _run(["ip", "link", "add", record["veth"], "type", "veth", "peer", "name", "eth0", "address", record["mac"],
+              "netns", record["ns"]])
+        _run(["ip", "link", "set", record["veth"], "master", self.bridge, "up"])
+        _run(["ip", "-n", record["ns"], "link", "set", "lo", "up"])
+        _run(["ip", "-n", record["ns"], "addr", "add", "{0}/{1}".format(record["address"], self.subnet.prefixlen),
+              "dev", "eth0"])
+        _run(["ip", "-n", record["ns"], "link", "set", "eth0", "up"])
+
+    def _prepare_root(self, host):
+        """A fresh overlay of the image for the host, with its identity, certificates, vhosts and boot steps."""
+        r = host.record
+        for d in ("upper", "work"):
+            path = os.path.join(r["dir"], d)
+            if os.path.exists(path):
+                shutil.rmtree(path)
+            os.makedirs(path)
+        os.makedirs(r["root"], exist_ok=True)
+        _run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir={0},upperdir={1},workdir={2}".format(
+            self.state["image"], os.path.join(r["dir"], "upper"), os.path.join(r["dir"], "work")), r["root"]])
+        r["mounted"] = True
+        self._save()
+        self._deploy(host)
+
+    def _write(self, host, rel, text, mode=0o644):
+        path = host.path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb" if isinstance(text, bytes) else "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def _deploy(self, host):
+        r, prof = host.record, host.record["profile"]
+        self._write(host, "etc/hostname", r["name"] + "\n")
+        self._write(host, "etc/hosts", "127.0.0.1 localhost\n{0} {1}\n".format(r["address"], r["name"]))
+        os.makedirs(host.path("root/.ssh"), mode=0o700, exist_ok=True)
+        with open(self.state["ssh_key"] + ".pub") as f:
+            self._write(host, "root/.ssh/authorized_keys", f.read(), 0o600)
+        for name in ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"):
+            with open(os.path.join(r["dir"], "hostkey", name), "rb") as f:
+                self._write(host, "etc/ssh/" + name, f.read(), 0o600 if not name.endswith(".pub") else 0o644)
+        pki = self.pki
+        with open(pki.ca_bundle_path, "rb") as f:
+            self._write(host, "etc/ssl/fleet/ca-bundle.pem", f.read())
+        sites = []
+        for vhost in prof.get("vhosts", ()):
+            leaf = pki.certs["good" if vhost == "missing_chain" else vhost]
+            server_name = "missing-chain.lab.test" if vhost == "missing_chain" else leaf.server_name
+            for src, ext, mode in ((leaf.cert_path, ".crt", 0o644), (leaf.key_path, ".key", 0o600),
+                                   (leaf.chain_path, ".chain.pem", 0o644)):
+                with open(src, "rb") as f:
+                    self._write(host, "etc/ssl/fleet/{0}{1}".format(vhost, ext), f.read(), mode)
+            chain = "" if vhost == "missing_chain" else \
+                "    SSLCertificateChainFile /etc/ssl/fleet/{0}.chain.pem\n".format(vhost)
+            self._write(host, "etc/apache2/sites-available/{0}.conf".format(vhost), (
+                "<VirtualHost *:443>\n    ServerName {0}\n    DocumentRoot /var/www/html\n    SSLEngine on\n"
+                "    SSLCertificateFile /etc/ssl/fleet/{1}.crt\n    SSLCertificateKeyFile /etc/ssl/fleet/{1}.key\n"
+                "{2}</VirtualHost>\n").format(server_name, vhost, chain))
+            link = host.path("etc/apache2/sites-enabled/{0}.conf".format(vhost))
+            os.symlink("../sites-available/{0}.conf".format(vhost), link)
+            sites.append({"vhost": vhost, "sni": server_name})
+        r["sites"] = sites
+        self._write(host, "etc/apache2/conf-available/fleet.conf",
+                    "# fleet host\nServerName {0}\nLogLevel warn ssl:info\n".format(r["name"]))
+        os.symlink("../conf-available/fleet.conf", host.path("etc/apache2/conf-enabled/fleet.conf"))
+        os.makedirs(host.path("etc/fleet/boot.d"), exist_ok=True)
+        if prof.get("firewall") == "nftables":
+            self._write(host, "etc/nftables.conf", NFTABLES_DENY, 0o755)
+            self._write(host, "etc/fleet/boot.d/10-firewall", "#!/bin/sh\nexec nft -f /etc/nftables.conf\n", 0o755)
+        elif prof.get("firewall") == "iptables":
+            self._write(host, "etc/iptables/rules.v4", IPTABLES_DENY)
+            self._write(host, "etc/fleet/boot.d/10-firewall",
+                        "#!/bin/sh\nexec iptables-restore /etc/iptables/rules.v4\n", 0o755)
+        self._write(host, "etc/fleet/boot.d/20-apache2", "#!/bin/sh\nexec /etc/init.d/apache2 start\n", 0o755)
+        if prof.get("broken_config"):
+            # Apache runs, then someone breaks a file of its configuration: the next configtest fails.
+            self._write(host, "etc/fleet/boot.d/30-break-config",
+                        "#!/bin/sh\necho 'ThisIsNotADirective on' >> /etc/apache2/conf-available/fleet.conf\n", 0o755)
+        self._save()
+
+    def boot(self, hosts, timeout=120):
+        """Start each host's init (in parallel) and wait until every sshd answers."""
+        for host in hosts:
+            r = host.record
+            log = open(os.path.join(r["dir"], "boot.log"), "ab")
+            proc = subprocess.Popen(["ip", "netns", "exec", r["ns"], "unshare", "--mount", "--uts", "--ipc", "--pid",
+                                     "--fork", "--propagation", "private", "/bin/sh", HOST_INIT, r["root"], r["name"]],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=CLEAN_ENV,
+                                    start_new_session=True)
+            log.close()
+            r["unshare"] = {"pid": proc.pid, "start": proc_start(proc.pid)}
+            r["init"] = None
+            self._save()
+        deadline = time.monotonic() + timeout
+        waiting = list(hosts)
+        while waiting:
+            for host in list(waiting):
+                r = host.record
+                if r["init"] is None:
+                    kids = _children(r["unshare"]["pid"])
+                    if kids:
+                        r["init"] = {"pid": kids[0], "start": proc_start(kids[0])}
+                        self._save()
+                if not is_running(r["unshare"]):
+                    raise FleetError("host {0} stopped while booting; see {1}".format(
+                        r["name"], os.path.join(r["dir"], "boot.log")))
+                if r["init"] is not None and _ssh_banner(r["address"]):
+                    waiting.remove(host)
+            if waiting and time.monotonic() > deadline:
+                raise FleetError("hosts {0} did not answer on port 22 within {1}s; see their boot.log".format(
+                    ", ".join(h.name for h in waiting), timeout))
+            if waiting:
+                time.sleep(0.05)
+
+    def stop_host(self, host):
+        """Stop the host's processes (its init, by PID: everything in its PID namespace dies with it)."""
+        r = host.record
+        if is_running(r.get("init")):
+            try:
+                os.kill(r["init"]["pid"], signal.SIGKILL)  # unshare --fork ignores SIGTERM; the PID 1 does not
+            except ProcessLookupError:
+                pass
+        stop_record(r.get("unshare"))
+        stop_record(r.get("init"), sig=signal.SIGKILL)
+        r["init"] = r["unshare"] = None
+        self._save()
+
+    def unmount_host(self, host):
+        r = host.record
+        if r.get("mounted") or mounts_below(r["root"]):
+            for point in sorted(mounts_below(r["root"]), reverse=True):
+                _run(["umount", point])
+            r["mounted"] = False
+            self._save()
+
+    def reset(self, profiles=None):
+        """Every host made again from the image and in a new network namespace (same names, addresses, MACs and
+        host keys), with new profiles where given ({index: profile} or a function); the responder (re)started in mode good."""
+        hosts = self.hosts
+        for host in hosts:
+            self.stop_host(host)
+            self.unmount_host(host)
+        for host in hosts:
+            if profiles is not None:
+                prof = profiles(host.record["index"]) if callable(profiles) else profiles.get(host.record["index"])
+                if prof is not None:
+                    host.record["profile"] = prof
+            self._make_netns(host.record)  # a fresh network namespace: no firewall rules of an earlier test
+            self._prepare_root(host)
+        if not is_running(self.state.get("responder")):
+            self.start_responder()
+        else:
+            self.responder().set_mode("good")
+        self.boot(hosts)
+        self._write_ansible_files()
+        return self
+
+    # --- Ansible ----------------------------------------------------------------------------------------------
+    def _write_ansible_files(self):
+        lines = ["# ocsp.stapling fleet {0}: written by tests/fleet for this run".format(self.name), "[fleet]"]
+        for h in self.hosts:
+            lines.append("{0} ansible_host={1}".format(h.name, h.address))
+        lines += ["", "[fleet:vars]", "ansible_user=root", "ansible_python_interpreter=/usr/bin/python3",
+                  "ansible_ssh_private_key_file=" + self.state["ssh_key"],
+                  "ansible_ssh_common_args='-o UserKnownHostsFile={0} -o GlobalKnownHostsFile=/dev/null "
+                  "-o StrictHostKeyChecking=yes'".format(self.state["known_hosts"]), ""]
+        self.state["inventory"] = os.path.join(self.dir, "inventory.ini")
+        with open(self.state["inventory"], "w") as f:
+            f.write("\n".join(lines))
+        self.state["ansible_cfg"] = os.path.join(self.dir, "ansible.cfg")
+        with open(self.state["ansible_cfg"], "w") as f:
+            f.write(ANSIBLE_CFG.format(forks=max(len(self.hosts), 5), inventory=self.state["inventory"],
+                                       control_path_dir=self.state["control_path_dir"]))
+        self._save()
+
+    @property
+    def inventory(self):
+        return self.state["inventory"]
+
+    @property
+    def ansible_cfg(self):
+        return self.state["ansible_cfg"]
+
+    def ssh_argv(self, host):
+        return ["ssh", "-i", self.state["ssh_key"], "-o", "UserKnownHostsFile=" + self.state["known_hosts"],
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "ConnectTimeout=10", "root@" + host.address]
+
+    def ssh(self, host, command, check=True, timeout=60):
+        return _run(self.ssh_argv(host) + ["--", command], check=check, timeout=timeout)
+
+    # --- status and down --------------------------------------------------------------------------------------
+    def anything_alive(self):
+        st = self.state or {}
+        if is_running(st.get("responder")):
+            return True
+        for r in st.get("hosts", []):
+            if is_running(r.get("init")) or is_running(r.get("unshare")):
+                return True
+        return False
+
+    def status(self):
+        st = self.state or {}
+        hosts = []
+        for h in self.hosts:
+            alive = h.alive()
+            hosts.append({"name": h.name, "address": h.address, "netns": h.ns, "alive": alive,
+                          "ssh": alive and _ssh_banner(h.address), "apache": alive and bool(h.apache_pids()),
+                          "vhosts": h.profile.get("vhosts"), "firewall": h.profile.get("firewall"),
+                          "pid": (h.init or {}).get("pid")})
+        return {"name": self.name, "dir": self.dir, "subnet": st.get("subnet"), "bridge": st.get("bridge"),
+                "guard_route": guard_route_present(), "image": st.get("image"), "ocsp_url": st.get("ocsp_url"),
+                "responder": is_running(st.get("responder")), "inventory": st.get("inventory"),
+                "ansible_cfg": st.get("ansible_cfg"), "hosts": hosts,
+                "running": self.anything_alive()}
+
+    def down(self):
+        """Remove everything the fleet made (from any process): processes by PID, mounts, namespaces, links,
+        the bridge, the guard route when no other fleet of ours remains, the state directory."""
+        st = self.state or {}
+        errors = []
+        if st.get("responder"):
+            stop_record(st["responder"])
+        for host in self.hosts:
+            try:
+                self.stop_host(host)
+                self.unmount_host(host)
+            except FleetError as exc:
+                errors.append(str(exc))
+            if host.record.get("netns") and host.ns in netns_list():
+                _run(["ip", "netns", "del", host.ns], check=False)  # takes its end of the veth pair along
+            if host.record.get("veth") in link_names():
+                _run(["ip", "link", "del", host.record["veth"]], check=False)
+        if st.get("bridge") and st["bridge"] in link_names():
+            _run(["ip", "link", "del", st["bridge"]], check=False)
+        others = [f for f in registered_fleets(self.base_dir) if f != self.name]
+        if not others and guard_route_present():
+            _run(["ip", "route", "del", "unreachable", str(RANGE)], check=False)
+        left = mounts_below(self.dir)
+        if left:
+            errors.append("still mounted: " + ", ".join(left))
+        elif os.path.isdir(self.dir):
+            shutil.rmtree(self.dir)
+        self.state = None
+        if errors:
+            raise FleetError("fleet {0} down incomplete: {1}".format(self.name, "; ".join(errors)))
+
+
+ANSIBLE_CFG = """# ocsp.stapling fleet: the controller's Ansible configuration for this fleet
+[defaults]
+inventory = {inventory}
+forks = {forks}
+host_key_checking = True
+timeout = 20
+retry_files_enabled = False
+interpreter_python = /usr/bin/python3
+
+[ssh_connection]
+pipelining = True
+control_path_dir = {control_path_dir}
+ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=5 -o ServerAliveCountMax=3
+"""
+
+
+def _children(pid):
+    try:
+        with open("/proc/{0}/task/{0}/children".format(pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _ssh_banner(address, timeout=0.5):
+    try:
+        with socket.create_connection((address, 22), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _eprint(*args):
+    sys.stderr.write(" ".join(str(a) for a in args) + "\n")

@@ -1,0 +1,166 @@
+"""The fleet's base image: a Debian bookworm root filesystem made once with debootstrap and cached.
+
+The cache directory is keyed by the recipe's hash (suite, mirrors, package list, the boot script, this
+module's build steps), so a changed recipe builds a new image beside the old one and an unchanged one is
+reused: ``/var/cache/ocsp-stapling-fleet/<hash>/rootfs``. Building takes about a minute or two here and needs
+the Debian package registry; hosts never reach it (they have no route out), so whatever they need is baked in.
+
+Two phases, so no package script ever starts a daemon on this machine: ``debootstrap --variant=minbase``
+(no services), then ``apt-get install`` of the rest inside the new root with a ``policy-rc.d`` that forbids
+starting anything, in private mount and PID namespaces (``/proc`` and ``/dev`` mounted there vanish with them).
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+CACHE_ROOT = os.environ.get("OCSP_FLEET_IMAGE_CACHE", "/var/cache/ocsp-stapling-fleet")
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY = "http://deb.debian.org/debian-security"
+# What every host needs; the hosts cannot fetch anything later.
+PACKAGES = (
+    "python3", "python3-cryptography", "python3-cffi-backend", "python3-openssl",
+    "openssh-server", "apache2", "nftables", "iptables", "curl", "ca-certificates",
+    "tini", "iproute2", "procps", "init-system-helpers", "openssl",
+)
+HERE = os.path.dirname(os.path.abspath(__file__))
+BOOT_SCRIPT = os.path.join(HERE, "files", "fleet-boot")
+# Bump when the build steps below change in a way the other inputs do not show.
+RECIPE_VERSION = 1
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def recipe():
+    with open(BOOT_SCRIPT, "rb") as f:
+        boot = hashlib.sha256(f.read()).hexdigest()
+    return {"version": RECIPE_VERSION, "suite": SUITE, "mirror": MIRROR, "security": SECURITY,
+            "packages": sorted(PACKAGES), "modules": ["ssl", "socache_shmcb"], "boot": boot,
+            "arch": os.uname().machine}
+
+
+def recipe_hash():
+    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def image_dir():
+    return os.path.join(CACHE_ROOT, recipe_hash())
+
+
+def rootfs():
+    """The cached image's root filesystem (None when not built yet)."""
+    path = os.path.join(image_dir(), "rootfs")
+    return path if os.path.exists(os.path.join(image_dir(), "complete.json")) else None
+
+
+def _run(argv, log, **kw):
+    log.write(("$ " + " ".join(argv) + "\n").encode())
+    log.flush()
+    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, **kw)
+    if proc.returncode != 0:
+        raise ImageError("{0} exited {1}; see {2}".format(" ".join(argv[:3]), proc.returncode, log.name))
+
+
+# Runs inside private mount and PID namespaces (unshare), so its mounts end with it.
+_CHROOT_INSTALL = r"""
+set -eu
+root=$1; shift
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount --make-rslave "$root/dev"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C \
+  apt-get -o Acquire::Retries=3 update
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C \
+  apt-get -o Acquire::Retries=3 -y --no-install-recommends install "$@"
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin a2enmod -q ssl socache_shmcb
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean
+"""
+
+
+def build(force=False, log_stream=None):
+    """Build the image unless cached; return its rootfs. Concurrent callers wait for one build."""
+    if not force and rootfs():
+        return rootfs()
+    if shutil.which("debootstrap") is None:
+        raise ImageError("debootstrap is not installed: apt-get install debootstrap (scripts/apt-packages.txt)")
+    os.makedirs(CACHE_ROOT, exist_ok=True)
+    with open(os.path.join(CACHE_ROOT, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and rootfs():
+            return rootfs()
+        final = image_dir()
+        tmp = final + ".building"
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+        root = os.path.join(tmp, "rootfs")
+        started = time.monotonic()
+        with open(os.path.join(tmp, "build.log"), "wb") as log:
+            if log_stream:
+                log_stream.write("fleet image: building {0} with debootstrap (log {1})\n".format(
+                    recipe_hash(), os.path.join(final, "build.log")))
+                log_stream.flush()
+            _run(["debootstrap", "--variant=minbase", "--components=main", SUITE, root, MIRROR], log)
+            with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
+                f.write("deb {0} {1} main\ndeb {0} {1}-updates main\ndeb {2} {1}-security main\n".format(
+                    MIRROR, SUITE, SECURITY))
+            policy = os.path.join(root, "usr/sbin/policy-rc.d")
+            with open(policy, "w") as f:
+                f.write("#!/bin/sh\n# fleet image build: no package script starts a daemon\nexit 101\n")
+            os.chmod(policy, 0o755)
+            _run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "/bin/sh", "-c",
+                  _CHROOT_INSTALL, "fleet-image", root] + list(PACKAGES), log)
+            os.unlink(policy)
+            _finish(root)
+        with open(os.path.join(tmp, "complete.json"), "w") as f:
+            json.dump(dict(recipe(), seconds=round(time.monotonic() - started, 1),
+                           built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), f, indent=1)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        return os.path.join(final, "rootfs")
+
+
+def _finish(root):
+    """Per-host things do not belong in the image: host keys, machine id, logs, apt lists."""
+    for name in os.listdir(os.path.join(root, "etc/ssh")):
+        if name.startswith("ssh_host_"):
+            os.unlink(os.path.join(root, "etc/ssh", name))
+    for rel in ("etc/machine-id", "var/lib/dbus/machine-id"):
+        path = os.path.join(root, rel)
+        if os.path.exists(path):
+            open(path, "w").close()
+    lists = os.path.join(root, "var/lib/apt/lists")
+    for name in os.listdir(lists):
+        path = os.path.join(lists, name)
+        if os.path.isfile(path):
+            os.unlink(path)
+    with open(os.path.join(root, "etc/resolv.conf"), "w") as f:
+        f.write("# fleet host: no DNS, no route out\n")
+    shutil.copy(BOOT_SCRIPT, os.path.join(root, "usr/local/sbin/fleet-boot"))
+    os.chmod(os.path.join(root, "usr/local/sbin/fleet-boot"), 0o755)
+    with open(os.path.join(root, "etc/ssh/sshd_config.d/fleet.conf"), "w") as f:
+        f.write("# fleet host: key-based root login only, ed25519 host key made per host\n"
+                "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\n"
+                "MaxStartups 200\nMaxSessions 50\n")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    path = build(force="--force" in argv, log_stream=sys.stderr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
