@@ -114,7 +114,7 @@ stage_build() {
     ANSIBLE_COLLECTIONS_PATH=$tmp/installed "$V19/bin/ansible-doc" "$expected" >/dev/null || rc=1
   done
   # What the build must not ship.
-  if tar -tzf "$tarball" | grep -E '(^|/)(tests/(lab|unit|integration)|scripts|\.venv|\.cache|benchmarks|build)/'; then
+  if tar -tzf "$tarball" | grep -E '(^|/)(tests/(lab|unit|integration|fleet)|scripts|\.venv|\.cache|benchmarks|build)/'; then
     echo "the tarball ships test/dev files"; rc=1
   fi
   # The docs site, from what the tarball installed (build/docs/build/html/index.html).
