@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set-up for the demo and the tests on a fresh Debian 12 machine, as root. Idempotent and
 # quick when already done: Debian packages from scripts/apt-packages.txt, and one virtual
-# environment per supported ansible-core line under .venv/ (2.19 = newest on Python 3.11,
-# 2.16 = oldest we support).
+# environment per supported ansible-core line under .venv/ (2.16 = oldest we support, 2.17,
+# 2.18, 2.19 = newest on Python 3.11; meta/runtime.yml and the README's support table name the
+# same lines, tests/unit/test_support_matrix.py checks it). Only 2.19 carries the linters and the
+# ecosystem tools (docs site, ansible-builder, ansible-navigator, ansible-runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,20 +56,28 @@ make_venv() {  # name core-spec requirement-files...
   "$dir/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   local reqs=()
   for f in "$@"; do reqs+=(-r "$f"); done
-  "$dir/bin/python" -m pip install -q "$core" "${reqs[@]}" 2>&1 | grep -v "^WARNING: Location" || true
+  local out rc=0
+  out=$("$dir/bin/python" -m pip install -q "$core" "${reqs[@]}" 2>&1) || rc=$?
+  grep -v "^WARNING: Location" <<<"$out" || true
+  ((rc == 0)) || { echo "setup: pip install into venv $name failed (exit $rc)" >&2; exit 1; }
   "$dir/bin/python" -c "import ansible, pytest, cryptography, OpenSSL" \
     || { echo "setup: venv $name is incomplete" >&2; exit 1; }
   echo "$stamp" > "$dir/.stamp"
 }
-make_venv ansible-2.19 "ansible-core>=2.19,<2.20" tests/requirements.txt tests/requirements-lint.txt
-make_venv ansible-2.16 "ansible-core>=2.16,<2.17" tests/requirements.txt
+# The supported ansible-core lines, oldest first (one venv each).
+CORES=(2.16 2.17 2.18 2.19)
+for core in "${CORES[@]}"; do
+  reqs=(tests/requirements.txt)
+  [[ $core == "${CORES[-1]}" ]] && reqs+=(tests/requirements-lint.txt)
+  make_venv "ansible-$core" "ansible-core==$core.*" "${reqs[@]}"
+done
 
 # --- ansible-test's pip bootstrap, offline --------------------------------------------------
 # ansible-test downloads get-pip-<version>.py from a host this network cannot reach, after
 # looking in ~/.ansible/test/cache/get_pip_<version>.py. Our stand-in installs pip from the
 # package index this machine reaches (see scripts/offline/get_pip.py).
-for v in ansible-2.19 ansible-2.16; do
-  pipver=$("$ROOT/.venv/$v/bin/python" - <<'PY'
+for core in "${CORES[@]}"; do
+  pipver=$("$ROOT/.venv/ansible-$core/bin/python" - <<'PY'
 import re, ansible_test, os
 src = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read()
 print(re.search(r"pip='([0-9.]+)'", src).group(1))

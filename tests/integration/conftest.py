@@ -13,6 +13,12 @@ import ansible_runner  # noqa: E402
 from lab import ApacheSandbox, FaultResponder, Lab  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "toolchain: uses ansible-builder, ansible-navigator or ansible-runner, which only the ansible-core "
+        "2.19 venv carries (the integration-2.16 stage deselects these)")
+
+
 @pytest.fixture
 def run_module():
     return ansible_runner.run_module
