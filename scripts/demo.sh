@@ -42,7 +42,8 @@ INV=$STATE/inventory.ini
 echo "localhost ansible_connection=local ansible_python_interpreter=$PY" > "$INV"
 mkdir -p "$STATE/collections/ansible_collections/ocsp"
 ln -s "$ROOT" "$STATE/collections/ansible_collections/ocsp/stapling"
-REPORTS=$STATE/reports
+# The reports outlive the demo (the lab and its state do not): where the playbooks put them by default.
+REPORTS=${OCSP_STAPLING_REPORT_DIR:-$ROOT/ocsp-stapling-reports}
 rollout() {
   ANSIBLE_COLLECTIONS_PATH=$STATE/collections ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=False \
   ANSIBLE_DISPLAY_SKIPPED_HOSTS=False ANSIBLE_DISPLAY_OK_HOSTS=true \
@@ -85,3 +86,9 @@ echo
 echo "good, must_staple and second_issuer now staple valid responses (verified by ocsp_staple_info and by curl);"
 echo "no_uri has no OCSP URI (normal since 2025 for Let's Encrypt: reported, not stapled); missing_chain lacks its"
 echo "issuer (a per-vhost error naming the fix); revoked is refused before any change (its responder says revoked)."
+echo
+echo "### The fleet report of this rollout (open it in a browser; the Markdown pastes into a ticket)"
+for f in "$REPORTS/latest.html" "$REPORTS/latest.md"; do
+  [[ -s $f ]] || { echo "demo: the rollout wrote no $f" >&2; exit 1; }
+  echo "  $f"
+done

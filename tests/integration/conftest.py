@@ -17,6 +17,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "toolchain: uses ansible-builder, ansible-navigator or ansible-runner, which only the ansible-core "
         "2.19 venv carries (the integration-2.16 stage deselects these)")
+    config.addinivalue_line(
+        "markers", "core_matrix: the tests the integration-2.16 stage runs on the oldest ansible-core line: every "
+        "module, the role (rollout, rollback, gate, audit) and every playbook once, through ansible-core's own "
+        "argument parsing, check/diff mode, templating and callbacks; the full set runs on 2.19")
 
 
 @pytest.fixture

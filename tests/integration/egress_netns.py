@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from lab.procs import stop_pid
@@ -148,7 +149,10 @@ class Firewalld(object):
         self.dir = os.path.join(ns.tmpdir, "firewalld-" + ns.name)
         self.config = os.path.join(self.dir, "etc")
         shutil.copytree("/etc/firewalld", self.config)
-        socket_path = os.path.join(self.dir, "bus.sock")
+        # A socket's path holds at most 107 bytes: under pytest-xdist the test's directory is longer than that
+        # ("Socket name too long"), so the socket lives in a short private directory of its own.
+        self.socket_dir = tempfile.mkdtemp(prefix="ocsp-bus-", dir="/tmp")
+        socket_path = os.path.join(self.socket_dir, "bus.sock")
         with open(os.path.join(self.dir, "bus.conf"), "w") as f:
             f.write(BUS_CONFIG.format(socket_path))
         self.made_run = not os.path.exists("/run/firewalld")
@@ -177,6 +181,7 @@ class Firewalld(object):
     def close(self):
         stop_pid(self.proc.pid, timeout=20)
         stop_pid(self.bus.pid)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
         self.ns.env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
         if self.made_run and os.path.isdir("/run/firewalld") and not os.listdir("/run/firewalld"):
             os.rmdir("/run/firewalld")

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from lab import STAPLING_GLOBAL
 from lab.procs import free_port
 
@@ -33,6 +35,7 @@ def build(apache_sandbox, lab):
     return shared, v6, star
 
 
+@pytest.mark.core_matrix
 def test_reports_the_sandbox_as_apache_sees_it(run_module, apache_sandbox, lab):
     shared, v6, star = build(apache_sandbox, lab)
     ok, out = apache_sandbox.configtest()
@@ -101,6 +104,7 @@ def test_binary_missing(run_module):
     assert result["failed"] and "/nonexistent/apache2ctl does not exist" in result["msg"]
 
 
+@pytest.mark.core_matrix
 def test_facts_flow_into_responder_info(run_playbook, lab):
     """apache_info's vhost list is what ocsp_responder_info takes, unchanged, in one play."""
     play = """

@@ -5,6 +5,8 @@ start survives)."""
 
 import time
 
+import pytest
+
 from lab import STAPLING_GLOBAL
 
 MODULE = "ocsp.stapling.apache_reload"
@@ -23,6 +25,7 @@ def reload(run_module, s, check=False, **args):
     return run_module(MODULE, dict({"server_root": s.confdir, "timeout": 15, "settle": 1.5}, **args), check=check)
 
 
+@pytest.mark.core_matrix
 def test_graceful_keeps_the_parent_and_serves(run_module, apache_sandbox, lab):
     s = apache_sandbox
     target = sandbox_with_vhost(s, lab, stapling=False)

@@ -92,6 +92,7 @@ def apply(run_module, s, vhosts, check=False, diff=False, **extra):
     return run_module(MODULE, args, check=check, diff=diff)
 
 
+@pytest.mark.core_matrix
 def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     s = site
     start = tree_hash(s.confdir)
@@ -191,6 +192,7 @@ def test_restored_after_a_half_applied_change(run_module, site):
     assert committed["changed"] is True and not committed["failed"]
 
 
+@pytest.mark.core_matrix
 def test_refused_by_apache_means_restored(run_module, site):
     s = site
     start = tree_hash(s.confdir)

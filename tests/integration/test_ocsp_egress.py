@@ -58,6 +58,7 @@ def ocsp_request_works(ns, lab, host="127.0.0.1", port=None):
     return proc.returncode == 0 and "good.crt: good" in proc.stdout
 
 
+@pytest.mark.core_matrix
 def test_nftables_default_deny(run_playbook, netns, lab):
     netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
     assert not netns.can_connect(netns.port)

@@ -59,6 +59,7 @@ def test_probe_names_every_failure_mode(run_module, probe_lab):
     assert probes["good"]["method"] == "GET" and probes["good"]["latency_ms"] < 5000
 
 
+@pytest.mark.core_matrix
 def test_facts_agree_with_openssl(run_module, lab):
     names = ["good", "no_uri", "must_staple", "second_issuer", "expired"]
     result = run_module(MODULE, {"certificates": [{"path": lab.pki.certs[n].cert_path,

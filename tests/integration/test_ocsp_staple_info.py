@@ -171,6 +171,7 @@ def test_bad_options(run_module):
     assert r["failed"] and "/nonexistent/ca.pem" in r["msg"]
 
 
+@pytest.mark.core_matrix
 def test_verify_playbook_by_fqcn(run_playbook, staple_lab, tmp_path):
     targets = [staple_lab["targets"]["good"], staple_lab["targets"]["wrong_signer"]]
     reports = str(tmp_path / "reports")

@@ -41,6 +41,7 @@ def odd_pki(tmp_path_factory):
     return pki
 
 
+@pytest.mark.core_matrix
 def test_differential_against_openssl_in_one_task(run_module, odd_pki):
     names = list(ODD_CERTIFICATES)
     paths = [odd_pki.odd[n].cert_path for n in names]

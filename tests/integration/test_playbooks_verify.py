@@ -4,9 +4,12 @@ import glob
 import json
 import os
 
+import pytest
+
 import ansible_runner
 
 
+@pytest.mark.core_matrix
 def test_verify_defaults_its_targets_from_apache_info(lab, tmp_path):
     reports = str(tmp_path / "reports")
     rc, results, out = ansible_runner.run_playbook(

@@ -159,6 +159,7 @@ def report_playbook(*extra, **kw):
     return proc.returncode, proc.stdout
 
 
+@pytest.mark.core_matrix
 def test_report_playbook_renders_a_given_summary_next_to_it(tmp_path):
     src = tmp_path / "old" / "rollout-20261203T080533Z.json"
     src.parent.mkdir()

@@ -20,6 +20,7 @@ def rollout_lab(tmp_path):
         the_lab.down()
 
 
+@pytest.mark.core_matrix
 def test_configtest_already_failing_is_never_touched(rollout_lab, tmp_path):
     # A cache inside a vhost: Apache refuses the configuration (AH00526); the running server keeps the old one.
     good = rollout_lab.apache.vhosts["good"]

@@ -65,6 +65,7 @@ def resumes(lab):
     return lab.apache.log_text().count("resuming normal operations")
 
 
+@pytest.mark.core_matrix
 def test_fresh_rollout_then_converged(rollout_lab, tmp_path):
     lab = rollout_lab
     for name in ("good", "must_staple"):
@@ -109,6 +110,7 @@ def test_check_mode_changes_nothing(rollout_lab, tmp_path):
     assert config[0]["result"].get("diff"), sorted(config[0]["result"])
 
 
+@pytest.mark.core_matrix
 def test_audit_reports_drift_and_exits_0(rollout_lab, tmp_path):
     lab = rollout_lab
     before = tree_digest(lab.apache.confdir)
@@ -240,6 +242,7 @@ def test_configtest_refusing_the_change_restores_it(rollout_lab, tmp_path):
     assert resumes(lab) == generations  # nothing was reloaded
 
 
+@pytest.mark.core_matrix
 def test_reload_killing_apache_is_rolled_back_and_apache_serves(rollout_lab, tmp_path):
     """An apache2.conf that does not include conf-enabled/: our global snippet (the cache) is not read, the vhosts'
     SSLUseStapling on is; configtest passes, and the graceful kills Apache about a second later (AH01958, the trap in
