@@ -93,8 +93,8 @@ def table(title, counts, extra=None):
     for name in sorted(counts):
         c = counts[name]
         last = " {0} |".format(extra.get(name)) if extra else ""
-        lines.append("| {0} | {1} | {2} | {3} | {4} of {5} |{6}".format(name, c["vhosts"], c["sent"], c["failed"],
-                                                                     c["aborted"], c["windows"], last))
+        lines.append("| {0} | {1} | {2} | {3} | {4} of {5} |{6}".format(
+            name, c["vhosts"], c["sent"], c["failed"], c["aborted"], c["windows"], last))
     return lines
 
 
