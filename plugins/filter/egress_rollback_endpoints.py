@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: egress_rollback_endpoints
 short_description: The egress endpoints that existed before a run of ocsp_egress
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - From the registered result of M(ocsp.stapling.ocsp_egress), the endpoints (C(host) = address, C(port)) of every
     rule of ours that was there before that run (its C(rules) minus the ones it C(added)). Given back to

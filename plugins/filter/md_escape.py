@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: md_escape
 short_description: Text for one cell of a Markdown table, shown as text
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes any text (a vhost name, a message from a host) safe to put in a cell of a GitHub-flavoured Markdown table.
     What Markdown or HTML would interpret is backslash-escaped (CommonMark renders a backslash-escaped ASCII

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_fleet_report
 short_description: The fleet's JSON summary from the hosts' stapling reports
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Puts the per-host reports of C(ocsp.stapling.stapling_host_report) (the fact C(apache_stapling_report) the role
     C(ocsp.stapling.apache_stapling) sets) together into the document described in the collection's

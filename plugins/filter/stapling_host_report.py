@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_host_report
 short_description: One host's stapling report (the per-host part of the JSON summary)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the controller at the end of the role C(ocsp.stapling.apache_stapling) (also after a rollback) and folds the
     registered results of the run into one dict per host, per vhost and per certificate, as described in the

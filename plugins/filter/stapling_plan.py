@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_plan
 short_description: Turn Apache and certificate facts into a per-vhost OCSP stapling plan
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the controller. Takes the result of M(ocsp.stapling.apache_info) and the result of
     M(ocsp.stapling.ocsp_responder_info) (run with O(ocsp.stapling.ocsp_responder_info#module:vhosts) set to the

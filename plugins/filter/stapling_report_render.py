@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_report_render
 short_description: The fleet report (HTML page or Markdown) rendered from the JSON summary with a Jinja2 template
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Computes the report's view with C(ocsp.stapling.stapling_report_view) and renders a Jinja2 template file with it
     (the template sees it as C(v)). The role C(ocsp.stapling.stapling_report) renders its templates

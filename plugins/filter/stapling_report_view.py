@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_report_view
 short_description: What the fleet report pages show, computed from the JSON summary
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Turns the JSON summary written by the playbooks C(ocsp.stapling.rollout), C(ocsp.stapling.audit) and
     C(ocsp.stapling.verify) (schema in the collection's C(docs/report-schema.md)) into what the templates of the role

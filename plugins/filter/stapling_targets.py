@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: stapling_targets
 short_description: Staple verification targets from Apache facts
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - From the result of M(ocsp.stapling.apache_info), the C({host, port, sni}) targets of M(ocsp.stapling.ocsp_staple_info)
     for every TLS vhost with stapling in force (mod_ssl C(SSLUseStapling on), own or inherited), one per address.

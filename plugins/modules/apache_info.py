@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: apache_info
 short_description: Apache httpd as Apache sees it, for OCSP stapling
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Finds the Apache binary and reports its version, MPM, compile-time settings and loaded modules, the OpenSSL of the
     command line and, separately, the OpenSSL library mod_ssl really links, whether the host can staple with mod_ssl

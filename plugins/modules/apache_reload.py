@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: apache_reload
 short_description: Reload or restart Apache httpd, and prove it lives and serves
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reloads one Apache instance gracefully or restarts it (a full stop, then a start), through the instance's control
     command (C(apache2ctl)/C(apachectl) with the instance's environment) or, for an instance the control script cannot

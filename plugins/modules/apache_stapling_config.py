@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: apache_stapling_config
 short_description: Write Apache's OCSP stapling directives as one transaction, and put everything back byte for byte
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Writes the global stapling snippet in the layout's place (Debian C(conf-available/ocsp-stapling.conf) enabled by
     the symlink C(a2enconf) makes; Red Hat and SUSE C(conf.d/ocsp-stapling.conf); a custom ServerRoot an C(Include)

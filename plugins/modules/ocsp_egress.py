@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ocsp_egress
 short_description: Open firewall egress from the web server to exactly its OCSP responders
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Allows outbound TCP from this host to each resolved address and port of the given OCSP responder endpoints (what
     M(ocsp.stapling.ocsp_responder_info) returns as RV(ocsp.stapling.ocsp_responder_info#module:endpoints)), and nothing

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ocsp_responder_info
 short_description: OCSP facts of deployed certificates, their responders, and an optional real probe
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the certificates Apache serves (given as paths, or as the vhost list that M(ocsp.stapling.apache_info) returns)
     and reports, per certificate, what OCSP stapling depends on. The OCSP responder URIs and CA Issuers URIs from the

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ocsp_staple_info
 short_description: Prove that each TLS vhost staples a valid, fresh, correctly signed OCSP response
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - For each target (host, port, SNI name) performs real TLS handshakes asking for C(status_request), on TLS 1.3 and
     TLS 1.2, and judges the stapled OCSP response against the certificate the server really presented and its issuer.

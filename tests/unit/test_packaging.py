@@ -145,7 +145,7 @@ def test_tarball_ships_the_collection(tarball):
 
 def test_tarball_ships_no_development_files(tarball):
     top = {n.split("/")[0] for n in tarball}
-    assert top == {"MANIFEST.json", "FILES.json", "README.md", "COPYING", "CONTRIBUTING.md", "requirements.txt",
+    assert top == {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.rst", "COPYING", "CONTRIBUTING.md", "requirements.txt",
                    "bindep.txt", "meta", "plugins", "roles", "playbooks", "docs", "changelogs", "tests"}
     # tests/ keeps only ansible-test's config (sanity ignore files would go there too).
     assert {n for n in tarball if n.startswith("tests/") and not n.endswith("/")} <= {"tests/config.yml"} | {
