@@ -24,15 +24,21 @@ mkdir -p "$DEST"
 antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error --dest-dir "$DEST" \
   --project ocsp.stapling --title "ocsp.stapling collection" --html-short-title ocsp.stapling ocsp.stapling >/dev/null
 
-# Offline: Sphinx must fetch no intersphinx inventory. The generated pages link to two labels of the Ansible
-# documentation (common return values, configuration settings); a small local inventory resolves them to their
-# pages on docs.ansible.com, so the links stay right and nothing is downloaded.
+# Offline: Sphinx must fetch no intersphinx inventory. The generated pages link to a few labels of the Ansible
+# documentation (common return values, configuration settings, the ansible.builtin modules our docs name with M());
+# a small local inventory resolves them to their pages on docs.ansible.com, so the links stay right and nothing is
+# downloaded. A new M(ansible.builtin.X) in our docs needs its line here (the build fails on the undefined label).
 "$VENV/bin/python" - "$DEST/ansible_devel.inv" <<'PY'
 import sys, zlib
 entries = [
     ("common_return_values", "reference_appendices/common_return_values.html#common-return-values", "Return Values"),
     ("ansible_configuration_settings", "reference_appendices/config.html#ansible-configuration-settings",
      "Ansible Configuration Settings"),
+] + [
+    ("ansible_collections.ansible.builtin.{0}_module".format(m),
+     "collections/ansible/builtin/{0}_module.html#ansible-collections-ansible-builtin-{0}-module".format(m),
+     "ansible.builtin.{0} module".format(m))
+    for m in ("copy", "template")
 ]
 body = "".join("{0} std:label -1 {1} {2}\n".format(*e) for e in entries).encode()
 with open(sys.argv[1], "wb") as f:
