@@ -22,7 +22,7 @@ import sys
 import time
 
 from lab import PKI, FaultResponder
-from lab.procs import free_port, stop_pid
+from lab.procs import HTTP_PROBE, free_port, stop_pid
 
 from . import image
 
@@ -238,8 +238,10 @@ class Host(object):
 
     def can_connect(self, address, port, timeout=1.0):
         """Whether a process on the host can open a TCP connection to address:port (its firewall applies)."""
-        code = ("import socket,sys\ntry:\n socket.create_connection(({0!r},{1}),timeout={2}).close()\n"
-                "except OSError:\n sys.exit(1)\n").format(address, int(port), timeout)
+        # Connected, it sends a whole request and reads the answer (a bare close makes openssl ocsp spin: lab.procs).
+        code = ("import socket,sys\ntry:\n s=socket.create_connection(({0!r},{1}),timeout={2})\nexcept OSError:\n"
+                " sys.exit(1)\ntry:\n s.settimeout(2); s.sendall({3!r})\n while s.recv(4096): pass\nexcept OSError:\n"
+                " pass\n").format(address, int(port), timeout, HTTP_PROBE)
         return self.exec(["/usr/bin/python3", "-c", code], check=False).returncode == 0
 
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from lab.procs import stop_pid
+from lab.procs import HTTP_PROBE, stop_pid
 
 _COUNTER = [0]
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,8 +60,10 @@ class Netns(object):
         return peer
 
     def can_connect(self, port, timeout=0.5, user=None, host="127.0.0.1"):
-        code = "import socket,sys\ntry:\n socket.create_connection(('{2}',{0}),timeout={1}).close()\n" \
-               "except OSError:\n sys.exit(1)\n".format(port, timeout, host)
+        # Connected, it sends a whole request and reads the answer (a bare close makes openssl ocsp spin: lab.procs).
+        code = "import socket,sys\ntry:\n s=socket.create_connection(('{2}',{0}),timeout={1})\nexcept OSError:\n" \
+               " sys.exit(1)\ntry:\n s.settimeout(2); s.sendall({3!r})\n while s.recv(4096): pass\nexcept OSError:\n" \
+               " pass\n".format(port, timeout, host, HTTP_PROBE)
         prefix = ["runuser", "-u", user, "--"] if user else []
         return self.run(prefix + ["/usr/bin/python3", "-c", code]).returncode == 0
 

@@ -142,3 +142,33 @@ def test_down_stops_every_process(tmp_path):
     assert not any(pid_alive(p) for p in pids)
     assert not os.path.exists(os.path.join(str(tmp_path / "lab"), "state.json"))
     assert "SSLStaplingCache" in STAPLING_GLOBAL
+
+
+def _cpu_ticks(pid):
+    with open("/proc/{0}/stat".format(pid)) as f:
+        fields = f.read().rsplit(") ", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_an_idle_openssl_responder_uses_no_cpu(tmp_path):
+    """OpenSSL 3.0's `openssl ocsp -multi` child spins at 100 % CPU on a connection closed before its request line;
+    the lab's readiness probe used to do exactly that, and every lab of a session kept a child spinning. Started
+    and probed as the lab starts it, then left idle, no process of the responder accumulates CPU."""
+    from lab import PKI, OpensslResponder
+    from lab.procs import children_of
+    pki = PKI.create(str(tmp_path / "pki"), "http://127.0.0.1:1/")
+    responder = OpensslResponder(pki, str(tmp_path)).start()
+    try:
+        for _i in range(100):  # the parent forks its -multi 2 children as it starts
+            pids = [responder.pid] + children_of(responder.pid)
+            if len(pids) == 3:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert len(pids) == 3, pids
+        before = dict((pid, _cpu_ticks(pid)) for pid in pids)
+        subprocess.run(["sleep", "2"], check=True)
+        spent = dict((pid, _cpu_ticks(pid) - before[pid]) for pid in pids)
+        # A spinning child spends most of the 200 ticks (100 per second) of these two seconds; idle ones spend none.
+        assert all(ticks < 20 for ticks in spent.values()), spent
+    finally:
+        responder.stop()

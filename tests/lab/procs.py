@@ -14,15 +14,29 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def wait_for_port(port, host="127.0.0.1", timeout=10.0, proc=None):
-    """Wait until something accepts TCP connections on host:port; raise on timeout or if proc died."""
+# What a readiness probe sends to an HTTP server before it closes. OpenSSL 3.0's `openssl ocsp` has a bug: a
+# connection closed before its request line leaves the process (with -multi, the child) reading EOF forever at
+# 100 % CPU (openssl/openssl#23934, #31129). A bare connect-and-close probe left one such child per lab and per
+# netns responder, spinning through the whole test session: a third of the integration stage's CPU went there.
+# A complete request is answered (openssl: "malformedrequest"; our responder: 404) and the connection ends cleanly.
+HTTP_PROBE = b"GET / HTTP/1.0\r\n\r\n"
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=10.0, proc=None, probe=None):
+    """Wait until something accepts TCP connections on host:port; raise on timeout or if proc died. With probe
+    (bytes), send it once connected and read the answer to its end before closing (see HTTP_PROBE)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process {0} exited with {1} before listening on {2}:{3}".format(
                 proc.pid, proc.returncode, host, port))
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5) as sock:
+                if probe:
+                    sock.settimeout(max(1.0, deadline - time.monotonic()))
+                    sock.sendall(probe)
+                    while sock.recv(4096):
+                        pass
                 return True
         except OSError:
             time.sleep(0.02)

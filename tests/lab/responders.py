@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .procs import children_of, free_port, stop_pid, wait_for_port
+from .procs import HTTP_PROBE, children_of, free_port, stop_pid, wait_for_port
 
 MODES = ("good", "down", "hang", "http500", "garbage", "trylater", "unauthorized", "expired", "future",
          "wrong_signer", "delegated", "delegated_no_eku", "unknown", "wrong_serial", "revoked")
@@ -45,7 +45,7 @@ class _Process(object):
         log.close()
         self.pid, self._proc = proc.pid, proc
         try:
-            wait_for_port(self.port, host=getattr(self, "address", "127.0.0.1"), proc=proc)
+            wait_for_port(self.port, host=getattr(self, "address", "127.0.0.1"), proc=proc, probe=HTTP_PROBE)
         except RuntimeError:
             self.stop()
             raise
