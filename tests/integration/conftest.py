@@ -23,6 +23,19 @@ def pytest_configure(config):
         "argument parsing, check/diff mode, templating and callbacks; the full set runs on 2.19")
 
 
+# The longest tests (a minute or more each: whole playbook runs, the toolchain recipes) go first, so that under
+# pytest-xdist the workers do not wait at the end for one worker's last long test.
+SLOW_FIRST = ("test_recipes.py", "test_execution_environment.py", "test_role_rollout.py", "test_report_playbooks.py",
+              "test_apache_config_cases.py", "test_ocsp_egress.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)  # stable: the order within a file and among the rest stays
+
+
 @pytest.fixture
 def run_module():
     return ansible_runner.run_module
