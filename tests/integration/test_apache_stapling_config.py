@@ -92,7 +92,6 @@ def apply(run_module, s, vhosts, check=False, diff=False, **extra):
     return run_module(MODULE, args, check=check, diff=diff)
 
 
-@pytest.mark.core_matrix
 def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     s = site
     start = tree_hash(s.confdir)
