@@ -10,7 +10,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import ansible_runner  # noqa: E402
-from lab import ApacheSandbox, FaultResponder, Lab  # noqa: E402
+from lab import ROLLOUT_VHOSTS, ApacheSandbox, FaultResponder, Lab  # noqa: E402
 
 
 def pytest_configure(config):
@@ -52,6 +52,18 @@ def lab(tmp_path_factory):
     started once per test session and stopped at its end, even on failure."""
     the_lab = Lab(str(tmp_path_factory.mktemp("lab")))
     the_lab.up()
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+@pytest.fixture
+def rollout_lab(tmp_path):
+    """A lab of its own as the rollout finds it (the role's vhosts, no stapling configured anywhere), for a test
+    that changes it; taken down afterwards."""
+    the_lab = Lab(str(tmp_path / "lab"))
+    the_lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
     try:
         yield the_lab
     finally:

@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 import recipes
-from lab import ROLLOUT_VHOSTS, Lab
 from rollout_helpers import rollout_vars
 
 STAPLEABLE = ("good", "must_staple", "second_issuer")
@@ -101,16 +100,6 @@ def test_an_unknown_git_version_is_refused(git_repository, tmp_path):
 
 
 # --- on the lab: the AWX project, the CI gate, ansible-navigator --------------------------------------------------
-
-@pytest.fixture
-def rollout_lab(tmp_path):
-    the_lab = Lab(str(tmp_path / "lab"))
-    the_lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
-    try:
-        yield the_lab
-    finally:
-        the_lab.down()
-
 
 def write_inventory(lab, tmp_path, path):
     """The lab as a user's inventory: localhost, with the instance's variables as host variables."""

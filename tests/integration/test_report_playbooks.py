@@ -15,20 +15,9 @@ import sys
 import pytest
 
 import ansible_runner
-from lab import ROLLOUT_VHOSTS, Lab
 from rollout_helpers import run_rollout
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit", "fixtures", "report")
-
-
-@pytest.fixture
-def rollout_lab(tmp_path):
-    the_lab = Lab(str(tmp_path / "lab"))
-    the_lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
-    try:
-        yield the_lab
-    finally:
-        the_lab.down()
 
 
 def totals_in_page(path):

@@ -5,19 +5,7 @@ import os
 
 import pytest
 
-from lab import ROLLOUT_VHOSTS, Lab
 from rollout_helpers import latest_report, run_rollout, tree_digest
-
-
-@pytest.fixture
-def rollout_lab(tmp_path):
-    """The lab as the rollout finds it: no stapling configured anywhere."""
-    the_lab = Lab(str(tmp_path / "lab"))
-    the_lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
-    try:
-        yield the_lab
-    finally:
-        the_lab.down()
 
 
 @pytest.mark.core_matrix

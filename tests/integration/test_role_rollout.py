@@ -10,7 +10,6 @@ import subprocess
 
 import pytest
 
-from lab import ROLLOUT_VHOSTS, Lab
 from rollout_helpers import latest_report, run_rollout, tree_digest
 
 # Names of the role's tasks that run a module on the managed host.
@@ -26,16 +25,6 @@ MODULE_TASKS = {
     "Reload into the restored configuration and prove Apache serves",
     "Remove the egress rules this run added",
 }
-
-
-@pytest.fixture
-def rollout_lab(tmp_path):
-    the_lab = Lab(str(tmp_path / "lab"))
-    the_lab.up(vhosts=ROLLOUT_VHOSTS, stapling=False)
-    try:
-        yield the_lab
-    finally:
-        the_lab.down()
 
 
 def recap(out):
