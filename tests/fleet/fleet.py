@@ -22,7 +22,7 @@ import sys
 import time
 
 from lab import PKI, FaultResponder
-from lab.procs import HTTP_PROBE, free_port, stop_pid
+from lab.procs import HTTP_PROBE, free_port, pid_alive, stop_pid
 
 from . import image
 
@@ -101,17 +101,7 @@ def is_running(record):
     pid = record["pid"]
     if proc_start(pid) != record.get("start"):
         return False
-    try:
-        done, _status = os.waitpid(pid, os.WNOHANG)  # ours: reap it
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        with open("/proc/{0}/stat".format(pid)) as f:
-            return f.read().rsplit(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
+    return pid_alive(pid)  # reaps it when it is ours and has exited; a zombie is not running
 
 
 def stop_record(record, sig=signal.SIGTERM, timeout=5.0):

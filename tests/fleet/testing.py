@@ -1,6 +1,5 @@
 """Helpers of the fleet tests: run the real playbooks over a fleet by SSH, inject faults at a task, read results."""
 
-import hashlib
 import json
 import os
 import re
@@ -14,26 +13,11 @@ for p in (TESTS, os.path.join(TESTS, "integration")):
         sys.path.insert(0, p)
 
 import ansible_runner  # noqa: E402
+from lab.trees import tree_digest  # noqa: E402
 
 CALLBACKS = os.path.join(HERE, "callback_plugins")
 CA_FILE = "/etc/ssl/fleet/ca-bundle.pem"  # the lab PKI's CA bundle, deployed on every host
 STAPLE_TASK = "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)"
-
-
-def tree_digest(root):
-    """sha256 over every path, file content, mode and symlink target below root."""
-    h = hashlib.sha256()
-    for base, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(dirs + files):
-            path = os.path.join(base, name)
-            h.update(os.path.relpath(path, root).encode() + b"\0")
-            if os.path.islink(path):
-                h.update(b"L" + os.readlink(path).encode() + b"\0")
-            elif os.path.isfile(path):
-                with open(path, "rb") as f:
-                    h.update(b"F" + oct(os.stat(path).st_mode).encode() + f.read() + b"\0")
-    return h.hexdigest()
 
 
 def config_digests(fleet):

@@ -1,26 +1,9 @@
 """Shared by the role's integration tests: a rollout lab, the rollout playbook run on it, the config tree hash."""
 
-import hashlib
 import json
 import os
 
 import ansible_runner
-
-
-def tree_digest(root):
-    """sha256 over every path, file content and symlink target below root (byte-identical trees compare equal)."""
-    h = hashlib.sha256()
-    for base, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(dirs + files):
-            path = os.path.join(base, name)
-            h.update(os.path.relpath(path, root).encode() + b"\0")
-            if os.path.islink(path):
-                h.update(b"L" + os.readlink(path).encode() + b"\0")
-            elif os.path.isfile(path):
-                with open(path, "rb") as f:
-                    h.update(b"F" + f.read() + b"\0")
-    return h.hexdigest()
 
 
 def rollout_vars(lab, tmp_path, **extra):

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from rollout_helpers import latest_report, run_rollout, tree_digest
+from lab.trees import tree_digest
+from rollout_helpers import latest_report, run_rollout
 
 
 @pytest.mark.core_matrix

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from rollout_helpers import latest_report, run_rollout, tree_digest
+from lab.trees import tree_digest
+from rollout_helpers import latest_report, run_rollout
 
 # Names of the role's tasks that run a module on the managed host.
 MODULE_TASKS = {
