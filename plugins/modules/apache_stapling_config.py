@@ -23,6 +23,21 @@ description:
   - Re-running with the same plan changes nothing. Our blocks in vhosts the plan no longer lists are removed.
   - The operator's own global stapling directives are left alone and reported; an unmarked C(SSLUseStapling) of the
     operator's in a planned vhost is reported and left alone unless O(take_over=true).
+  - A vhost file reached through symlinks (C(a2ensite)'s C(sites-enabled/NAME.conf) link into C(sites-available/), an
+    absolute link, a chain of links, a symlinked directory) is edited at its resolved target; the links stay as they
+    are, and the target keeps its mode, owner, group and extended attributes (SELinux context, ACLs). Two enabled links
+    to one file are one edit. A file with several hard links is not edited (the vhost is V(refused), naming the file):
+    a rename would split the links and an in-place write is not atomic.
+  - Every file this module creates starts with a C(# Managed by ocsp.stapling) header. A path it wants that exists
+    without it (say the operator's own C(conf-available/ocsp-stapling.conf)) is the operator's; O(state=present)
+    refuses before any change, naming it (choose another O(snippet_name), or O(take_over=true)), and no state ever
+    writes, moves or removes it.
+  - Our global C(SSLStaplingCache) is never removed or moved under a running Apache that may have stapled with it
+    (removing it and reloading kills Apache, AH00820, graceful and C(apachectl restart) alike). O(state=absent), a
+    restore and a cache move keep it instead (our snippet with the cache alone, inert once no vhost staples), with
+    the running parent's PID and start time recorded in it and in the journal, and RV(reload) stays V(graceful). A
+    later run removes it by a graceful reload once that parent is gone (Apache was restarted since).
+    O(restart_allowed=true) removes or moves it at once, with a full stop and start.
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
@@ -122,16 +137,39 @@ options:
     type: int
     default: 600
   proxy_url:
-    description: C(SSLOCSPProxyURL), an C(http://) proxy for the responder requests (Apache 2.4.19 and later).
+    description:
+      - C(SSLOCSPProxyURL), an C(http://) proxy for the responder requests (Apache 2.4.19 and later).
+      - It may carry credentials (C(http://user:password@proxy:3128/)); the value is not logged, the password is
+        masked in diffs and messages, and the snippet holding it is written with mode C(0600) (Apache reads its
+        configuration as root).
     type: str
   md_store_dir:
     description: C(MDStoreDir) for O(engine=mod_md), absolute; every existing parent must be traversable by the Apache user
       (C(APACHE_RUN_USER)), or the module refuses, naming the directory.
     type: path
   take_over:
-    description: Replace the operator's own unmarked C(SSLUseStapling)/C(MDStapling) lines in planned vhosts.
+    description:
+      - Replace the operator's own unmarked C(SSLUseStapling)/C(MDStapling) lines in planned vhosts.
+      - Also manage a file of ours by name that exists without our header (the operator's O(snippet_name), its
+        enabling link, Red Hat's C(conf.modules.d/00-ocsp-stapling-socache.conf)); its content is journaled first.
     type: bool
     default: false
+  snippet_name:
+    description:
+      - File name of the global snippet (Debian C(conf-available/), enabled by the C(conf-enabled/) link C(a2enconf)
+        makes; Red Hat and SUSE C(conf.d/); a custom ServerRoot beside the main file). A plain name ending in C(.conf).
+      - Change it when the default names a file of the operator's own.
+    type: str
+    default: ocsp-stapling.conf
+    version_added: 1.1.0
+  restart_allowed:
+    description:
+      - A maintenance window. V(true) removes or moves our global cache at once, with RV(reload=restart) (a full stop
+        and start, downtime); V(false) keeps it in force while Apache runs and reloads gracefully (see the
+        description).
+    type: bool
+    default: false
+    version_added: 1.1.0
   fix_misplaced_cache:
     description: Remove a C(SSLStaplingCache) found inside a C(<VirtualHost>) (Apache refuses it, AH00526).
     type: bool
@@ -192,30 +230,56 @@ adopted:
   type: bool
   sample: false
 files:
-  description: Paths changed, each with C(path) and C(action) (V(created), V(updated), V(removed), V(linked)).
+  description:
+    - Paths changed, each with C(path) (the file written, symlinks resolved) and C(action) (V(created), V(updated),
+      V(removed), V(linked); after a restore V(restored), and V(kept) for our snippet reduced to the kept cache), and
+      C(links) where the configuration reached it through symlinks (the paths Apache reports).
   returned: always
   type: list
   elements: dict
-  sample: [{"path": "/etc/apache2/conf-available/ocsp-stapling.conf", "action": "created"}]
+  sample: [{"path": "/etc/apache2/sites-available/www.conf", "action": "updated",
+            "links": ["/etc/apache2/sites-enabled/www.conf"]}]
 reload:
   description:
-    - What the change needs - V(none), V(graceful), or V(restart) (a full stop and start, whenever the global
-      C(SSLStaplingCache) is removed, moved or changes type; graceful and C(apachectl restart) kill Apache then,
-      AH00820/AH01872). For an adopted earlier change (RV(adopted)), the reload that change needed.
+    - What the change needs - V(none), V(graceful), or V(restart) (a full stop and start; only with
+      O(restart_allowed=true), when the global C(SSLStaplingCache) is removed, moved or changes type). For an adopted
+      earlier change (RV(adopted)), the reload that change needed.
   returned: always
   type: str
   sample: graceful
+cache_kept:
+  description: Whether our global C(SSLStaplingCache) was kept in force (inert) instead of being removed or moved.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 1.1.0
+cache_kept_reason:
+  description: Why it was kept and when it goes, or V(null).
+  returned: always
+  type: str
+  sample: "Apache (parent PID 4242) may have stapled with this cache: ..."
+  version_added: 1.1.0
+cache_kept_parent:
+  description: C(pid) and C(start) (clock ticks since boot) of the Apache parent the cache was kept for, and C(since)
+    (when it was first kept, ISO 8601 UTC), or V(null).
+  returned: always
+  type: dict
+  sample: {"pid": 4242, "start": 1234567, "since": "2026-12-06T10:00:00Z"}
+  version_added: 1.1.0
 vhosts:
   description: Per planned vhost, C(file), C(line), C(server_name), C(stapling), C(action) (V(added), V(replaced),
-    V(removed), V(unchanged), V(refused)) and C(reason).
+    V(removed), V(unchanged), V(refused)), C(reason) and C(edited_file) (the file holding its block, symlinks
+    resolved).
   returned: always
   type: list
   elements: dict
   sample: [{"file": "/etc/apache2/sites-enabled/www.conf", "line": 1, "server_name": "www.example.org",
-            "stapling": "on", "action": "added", "reason": null}]
+            "stapling": "on", "action": "added", "reason": null,
+            "edited_file": "/etc/apache2/sites-available/www.conf"}]
 problems:
   description: Findings with C(code), C(severity), C(msg), C(file), C(line) (C(foreign_global_directive),
-    C(own_stapling_line), and those of M(ocsp.stapling.apache_info)).
+    C(own_stapling_line), C(not_ours) (a file with our name that is the operator's, left alone), C(hard_linked), and
+    those of M(ocsp.stapling.apache_info)).
   returned: always
   type: list
   elements: dict
@@ -260,12 +324,14 @@ def main():
             fake_try_later=dict(type="bool", default=False),
             standard_cache_timeout=dict(type="int", default=3600),
             error_cache_timeout=dict(type="int", default=600),
-            proxy_url=dict(type="str"),
+            proxy_url=dict(type="str", no_log=True),
             md_store_dir=dict(type="path"),
             take_over=dict(type="bool", default=False),
             fix_misplaced_cache=dict(type="bool", default=False),
             journal_dir=dict(type="path", default="/var/lib/ocsp-stapling/journal"),
             keep_journals=dict(type="int", default=10),
+            snippet_name=dict(type="str", default="ocsp-stapling.conf"),
+            restart_allowed=dict(type="bool", default=False),
         ),
         required_if=[("state", "restored", ["transaction"])],
         supports_check_mode=True,

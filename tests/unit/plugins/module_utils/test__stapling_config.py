@@ -3,6 +3,7 @@ output), and its byte-level edits and reload rule on their own. Debian's layout 
 Apache (tests/integration/test_apache_stapling_config.py)."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -177,8 +178,139 @@ def test_edit_vhost_keeps_every_other_byte():
     ("shmcb:/run/apache2/ocsp_stapling_cache(131072)", "dbm:/run/apache2/ocsp_stapling_cache", "restart"),
 ])
 def test_reload_rule_follows_ah00820(before, after, expected):
-    assert sc.reload_needed({"/x": ("file", b"")}, before, after) == expected
+    """A restart only when the operator allows it (issue 25): otherwise plan_changes keeps the cache, and what reaches
+    reload_needed with a moved cache is an Apache that does not run, which a graceful reload starts."""
+    assert sc.reload_needed({"/x": ("file", b"")}, before, after, restart_allowed=True) == expected
+    assert sc.reload_needed({"/x": ("file", b"")}, before, after) == "graceful"
     assert sc.reload_needed({}, before, after) == "none"
+
+
+CACHE = "shmcb:/run/apache2/ocsp_stapling_cache(131072)"
+PARENT = {"pid": 4242, "start": 777}
+
+
+@pytest.mark.parametrize("before, after, parent, allowed, kept", [
+    (CACHE, None, PARENT, False, 4242),                              # absent under a running parent: kept
+    (CACHE, None, None, False, None),                                # Apache not running: removed
+    (CACHE, None, PARENT, True, None),                               # a maintenance window: removed (restart)
+    (CACHE, CACHE.replace("131072", "262144"), PARENT, False, None),  # a resize survives a graceful
+    (CACHE, "shmcb:/run/other(131072)", PARENT, False, 4242),        # a move under a running parent: kept
+    (None, None, PARENT, False, None),                               # no cache of ours in force: nothing to keep
+])
+def test_keep_cache_rule(before, after, parent, allowed, kept):
+    got = sc.keep_cache(before, after, "", parent, allowed, "why")
+    assert (None if got is None else got["parent_pid"]) == kept
+    if got:
+        assert got["value"] == before and got["reason"] == "why" and sc.kept_guard(got) == "/proc/4242/cwd"
+
+
+def dead_pid():
+    """The PID of a process that ran and was reaped (its /proc entry is gone)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    assert not os.path.exists("/proc/{0}".format(proc.pid))
+    return proc.pid
+
+
+def test_absent_keeps_our_cache_for_the_running_parent_and_drops_it_after_a_restart(tmp_path, monkeypatch):
+    """Issue 25: state=absent used to remove the cache and ask for a full stop/start (2 s of refused requests). Now the
+    cache stays, inside <IfFile /proc/PID/cwd> of the running parent; once that parent is gone the reader sees it out
+    of force and the next plan removes it, for a graceful reload."""
+    root, run = install("rhel9", tmp_path)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    www = plan_for(facts, "www.example.org")
+    snippet = os.path.join(root, "conf.d", "ocsp-stapling.conf")
+    present = sc.plan_changes(params(vhosts=[www], take_over=True), facts)
+    for path, want in present["changes"].items():
+        sc._write(path, want)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    assert facts["global_stapling"]["SSLStaplingCache"]["file"] == snippet
+    me = {"pid": os.getpid(), "start": sc.process_start(os.getpid())}  # a live "parent": /proc/PID/cwd exists
+    monkeypatch.setattr(sc, "running_parent", lambda layout: me)
+    absent = sc.plan_changes(params(state="absent"), facts)
+    text = absent["changes"][snippet][1].decode()
+    assert absent["cache_kept"]["parent_pid"] == me["pid"] and "AH00820" in absent["cache_kept"]["reason"]
+    assert text.startswith("# Managed by ocsp.stapling") and "<IfFile /proc/{0}/cwd>".format(me["pid"]) in text
+    assert "SSLStaplingResponderTimeout" not in text and sc.parse_kept(text) == (me["pid"], me["start"])
+    assert absent["cache_after"] == absent["cache_before"]
+    assert sc.reload_needed(absent["changes"], absent["cache_before"], absent["cache_after"]) == "graceful"
+    assert b"SSLUseStapling" not in absent["changes"][www["file"]][1]
+    for path, want in absent["changes"].items():
+        sc._write(path, want)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    assert facts["global_stapling"]["SSLStaplingCache"]["file"] == snippet  # in force for the live parent
+    again = sc.plan_changes(params(state="absent"), facts)
+    assert again["changes"] == {} and again["cache_kept"]["since"] == absent["cache_kept"]["since"]
+    # Apache restarted: the kept-for parent is gone, so its <IfFile> is false, the cache not in force, the snippet goes.
+    gone = dead_pid()
+    with open(snippet) as f:
+        kept_text = f.read().replace("/proc/{0}/cwd".format(me["pid"]), "/proc/{0}/cwd".format(gone))
+    with open(snippet, "w") as f:
+        f.write(kept_text.replace("pid={0} ".format(me["pid"]), "pid={0} ".format(gone)))
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    assert "SSLStaplingCache" not in facts["global_stapling"]
+    removed = sc.plan_changes(params(state="absent"), facts)
+    assert removed["changes"] == {snippet: None} and removed["cache_kept"] is None
+    assert sc.reload_needed(removed["changes"], removed["cache_before"], removed["cache_after"]) == "graceful"
+
+
+def test_a_vhost_file_reached_through_symlinks_is_edited_at_its_target(tmp_path):
+    """Issue 22: the temp-file-and-rename replaced a2ensite's link with a copy. The link stays; its target is edited,
+    once however many links lead to it; a hard-linked file is refused."""
+    root, run = install("rhel9", tmp_path)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    www = plan_for(facts, "www.example.org")
+    available = tmp_path / "available"
+    available.mkdir()
+    target = str(available / "www.conf")
+    os.rename(www["file"], target)
+    os.symlink(os.path.relpath(target, os.path.dirname(www["file"])), www["file"])
+    plan = sc.plan_changes(params(vhosts=[www, dict(www)], take_over=True), facts)
+    assert www["file"] not in plan["changes"] and plan["changes"][target][0] == "file"
+    assert plan["links"][target] == [www["file"]]
+    assert [v["edited_file"] for v in plan["vhosts"]] == [target, target]
+    os.link(target, str(available / "www-hard.conf"))
+    refused = sc.plan_changes(params(vhosts=[www], take_over=True), facts)
+    assert target not in refused["changes"] and refused["vhosts"][0]["action"] == "refused"
+    assert "2 hard links" in refused["vhosts"][0]["reason"]
+
+
+def test_an_operators_file_with_our_name_is_never_touched(tmp_path):
+    """Issue 22: an operator's conf.d/ocsp-stapling.conf was overwritten by present and removed by absent."""
+    root, run = install("rhel9", tmp_path)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    theirs = os.path.join(root, "conf.d", "ocsp-stapling.conf")
+    with open(theirs, "w") as f:
+        f.write("# my own notes on stapling\n")
+    with pytest.raises(StaplingError, match="conf.d/ocsp-stapling.conf: it exists without the '# Managed by "
+                                            "ocsp.stapling' header.*snippet_name"):
+        sc.plan_changes(params(), facts)
+    other = sc.plan_changes(params(snippet_name="ocsp-stapling-ansible.conf"), facts)
+    assert theirs not in other["changes"] and os.path.join(root, "conf.d", "ocsp-stapling-ansible.conf") in \
+        other["changes"]
+    absent = sc.plan_changes(params(state="absent"), facts)
+    assert theirs not in absent["changes"] and [p["code"] for p in absent["problems"]] == ["not_ours"]
+    taken = sc.plan_changes(params(take_over=True), facts)
+    assert taken["changes"][theirs][1].startswith(sc.MARKER)
+    with pytest.raises(StaplingError, match="snippet_name '../x.conf' must be a plain file name"):
+        sc.plan_changes(params(snippet_name="../x.conf"), facts)
+
+
+def test_proxy_credentials_are_masked_and_the_snippet_private(tmp_path):
+    """Issue 24 #8: a proxy URL with user:password was written 0644 and shown whole in --diff."""
+    root, run = install("rhel9", tmp_path)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    proxy = "http://ops:s3cret@proxy.example:3128/"
+    plan = sc.plan_changes(params(proxy_url=proxy), facts)
+    snippet = os.path.join(root, "conf.d", "ocsp-stapling.conf")
+    assert plan["private"] == set([snippet]) and b"s3cret" in plan["changes"][snippet][1]
+    diff = sc._diff(plan["changes"])
+    assert "s3cret" not in str(diff) and "http://ops:********@proxy.example:3128/" in str(diff)
+    sc._write(snippet, plan["changes"][snippet], snippet in plan["private"])
+    assert os.stat(snippet).st_mode & 0o777 == 0o600
+    with pytest.raises(StaplingError) as err:
+        sc.plan_changes(params(proxy_url="ftp://ops:s3cret@proxy"), facts)
+    assert "s3cret" not in err.value.msg
 
 
 def test_cache_size_is_stable_across_small_changes():
