@@ -48,6 +48,11 @@ options:
     description: Whether the run was in check mode (then changes are drift, not changes made).
     type: bool
     default: false
+  restore:
+    description: The registered result of the rollback's M(ocsp.stapling.apache_stapling_config) with C(state=restored),
+      or V(null).
+    type: dict
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -98,12 +103,24 @@ _NOT_CHECKED = {"checked": False, "present": None, "valid": None, "cert_status":
                 "next_update": None, "age": None, "signer": None, "last_error": None, "error_codes": []}
 
 
+def _cache_kept(*results):
+    """Our inert cache kept until Apache's next restart, as the last operation that ran left it (or None)."""
+    kept = None
+    for result in results:
+        if _ran(result) and "cache_kept" in result:
+            parent = result.get("cache_kept_parent") or {}
+            kept = {"reason": result.get("cache_kept_reason"), "parent_pid": parent.get("pid"),
+                    "since": parent.get("since")} if result.get("cache_kept") else None
+    return kept
+
+
 def stapling_host_report(apache_info, plan=None, config=None, egress=None, reload=None, staples=None,
-                         rolled_back=False, failure=None, check_mode=False):
+                         rolled_back=False, failure=None, check_mode=False, restore=None):
     if not isinstance(apache_info, dict):
         raise AnsibleFilterError("stapling_host_report: the input must be the registered result of "
                                  "ocsp.stapling.apache_info")
     plan = plan or {}
+    cache_kept = _cache_kept(config, restore)
     config = config if _ran(config) else None
     egress = egress if _ran(egress) else None
     reload = reload if _ran(reload) else None
@@ -134,6 +151,7 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
             "force_url": d.get("force_url"),
             "action": act.get("action"),
             "action_reason": act.get("reason"),
+            "edited_file": act.get("edited_file"),
             "changed": act.get("action") not in (None, "unchanged", "refused"),
             "certificate": {
                 "path": cert.get("path") or d.get("certificate_file"),
@@ -205,6 +223,7 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
             "persisted": egress.get("persisted"),
         },
         "rolled_back": bool(rolled_back),
+        "cache_kept": cache_kept,
         "failure": failure,
         "errors": plan.get("errors") or [],
         "warnings": plan.get("warnings") or [],

@@ -95,6 +95,23 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  take_over:
+    description: Whether the change may take over files with our names that are the operator's (then they are not a
+      preflight gap).
+    type: bool
+    default: false
+    version_added: 1.1.0
+  preflight:
+    description:
+      - What the role learned of the node's Python libraries beyond O(responder_info)'s C(libraries). Keys
+        C(need_pyopenssl) (verification will run, default V(true)), C(install) (whether missing libraries may be
+        installed), C(install_result) (the registered M(ansible.builtin.package) result, or V(null)), C(packages) (the
+        distribution's package name per library, for example C({pyOpenSSL: python3-pyOpenSSL}); default Debian's),
+        C(check_mode).
+      - Every gap (missing or too old libraries, and those of M(ocsp.stapling.apache_info)'s C(preflight), mod_ssl,
+        the configtest) becomes a host error, so one message names them all, before any change.
+    type: dict
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -171,6 +188,14 @@ _value:
       description: Host-level problems that must stop the rollout before anything changes (each C(code), C(msg)).
       type: list
       elements: dict
+    preflight:
+      description:
+        - C(ok), and C(gaps) - the errors that say the host lacks something the whole rollout needs (codes
+          C(missing_library), C(journal_unusable), C(control_command_missing), C(not_ours), C(missing_socache),
+          C(cannot_staple), C(configtest_failed)), all found before any change - and C(notes) (for example the
+          packages a check run would install).
+      type: dict
+      version_added: 1.1.0
     warnings:
       description: Readable warnings (for example must-staple without mod_md).
       type: list
@@ -366,6 +391,60 @@ def _gate(apache_info, engine, fix_misplaced_cache):
     return errors
 
 
+PREFLIGHT_CODES = ("missing_library", "journal_unusable", "control_command_missing", "not_ours", "missing_socache",
+                   "cannot_staple", "configtest_failed")
+
+
+def _preflight(apache_info, responder_info, engine, state, take_over, options):
+    """The node-side gaps (apache_info's preflight) that matter for this change, and the Python libraries."""
+    options = options or {}
+    gaps, notes = [], []
+    # With a cache already configured, its socache module is loaded (else the configtest fails, a gap of its own).
+    foreign_cache = any(k.lower() == "sslstaplingcache" for k in (apache_info.get("global_stapling") or {}))
+    for gap in apache_info.get("preflight") or []:
+        if gap.get("code") == "not_ours" and take_over:
+            continue
+        if gap.get("code") == "missing_socache" and (engine != "mod_ssl" or state != "present" or foreign_cache):
+            continue
+        if gap.get("code") == "not_ours" and state != "present":
+            continue  # absent leaves the operator's file alone (and says so)
+        gaps.append({"code": gap.get("code"), "msg": gap.get("msg")})
+    libs = responder_info.get("libraries") or {}
+    if state != "present" or not libs:
+        return gaps, notes
+    needed = ["cryptography"] + (["pyOpenSSL"] if options.get("need_pyopenssl", True) else [])
+    missing = [n for n in needed if not (libs.get(n) or {}).get("ok")]
+    if not missing:
+        return gaps, notes
+    words = []
+    for name in missing:
+        lib = libs.get(name) or {}
+        words.append("{0} >= {1} ({2})".format(name, lib.get("minimum"), "too old: {0} at {1}".format(
+            lib.get("version"), lib.get("path")) if lib.get("found") else "missing"))
+    names = options.get("packages") or {}
+    packages = [names.get(n) or (libs.get(n) or {}).get("package") for n in missing]
+    result = options.get("install_result")
+    python = libs.get("python") or "the node's Python"
+    if options.get("install") and result and result.get("failed"):
+        how = "installing them ({0}) failed: {1}. Make the packages installable (a reachable repository), or " \
+              "install them yourself".format(" ".join(packages), str(result.get("msg") or "")[:300])
+    elif options.get("install") and result and options.get("check_mode"):
+        notes.append("the rollout installs {0} first (apache_stapling_install_dependencies)".format(
+            " ".join(packages)))
+        if "cryptography" not in missing:
+            return gaps, notes
+        how = "the rollout installs {0} first; without cryptography this check cannot read the certificates".format(
+            " ".join(packages))
+    elif options.get("install") and result:
+        how = "{0} installed, yet {1} still cannot use them: point ansible_python_interpreter at the system " \
+              "python3, or install the libraries into that interpreter".format(" ".join(packages), python)
+    else:
+        how = "install them ({0}), or set apache_stapling_install_dependencies: true".format(" ".join(packages))
+    gaps.append({"code": "missing_library", "msg": "the node's Python ({0}) lacks {1}: {2}. Nothing was "
+                 "changed.".format(python, ", ".join(words), how), "libraries": missing, "packages": packages})
+    return gaps, notes
+
+
 def _select(tls_vhosts, index, include, exclude, query):
     selected = set()
     for i, vhost in enumerate(tls_vhosts):
@@ -444,9 +523,13 @@ def _missing_issuer(vhost, cert):
 
 
 def stapling_plan(apache_info, responder_info, include=None, exclude=None, query=None, force_url=None, engine="auto",
-                  allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False):
+                  allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False,
+                  take_over=False, preflight=None):
     if not isinstance(apache_info, dict) or "vhosts" not in apache_info:
         raise _err("the input must be the registered result of ocsp.stapling.apache_info (a dict with 'vhosts')")
+    if isinstance(responder_info, dict) and "certificates" not in responder_info and "libraries" in responder_info:
+        # ocsp_responder_info could not run (cryptography missing): no certificate facts, the preflight says why.
+        responder_info = dict(responder_info, certificates=[], endpoints=[])
     if not isinstance(responder_info, dict) or "certificates" not in responder_info:
         raise _err("responder_info must be the registered result of ocsp.stapling.ocsp_responder_info "
                    "(a dict with 'certificates')")
@@ -463,6 +546,8 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
 
     chosen, engine_reason, errors = _choose_engine(apache_info, engine, allow_mod_md)
     errors += _gate(apache_info, chosen, bool(fix_misplaced_cache)) if state == "present" else []
+    node_gaps, preflight_notes = _preflight(apache_info, responder_info, chosen, state, bool(take_over), preflight)
+    errors += node_gaps
     warnings = []
     index = _certificate_index(responder_info)
     tls_vhosts = [v for v in apache_info["vhosts"] if v.get("tls")]
@@ -552,8 +637,10 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
         "checks": checks,
         "must_staple": must_staple,
         "errors": errors,
-        "warnings": warnings,
+        "warnings": warnings + preflight_notes,
         "summary": summary,
+        "preflight": {"ok": not [e for e in errors if e["code"] in PREFLIGHT_CODES],
+                      "gaps": [e for e in errors if e["code"] in PREFLIGHT_CODES], "notes": preflight_notes},
     }
 
 

@@ -12,6 +12,7 @@ found X at PATH" message when it is older than we support.
 
 from __future__ import annotations
 
+import sys
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -50,7 +51,7 @@ except ImportError:
     PYOPENSSL_IMPORT_ERROR = traceback.format_exc()
 
 
-def _require(module, has, version, minimal, path, error, name, package, url):
+def _require(module, has, version, minimal, path, error, name, package, url, extra=None):
     if not has:
         module.fail_json(
             msg=missing_required_lib(
@@ -58,20 +59,41 @@ def _require(module, has, version, minimal, path, error, name, package, url):
                 url=url,
             ),
             exception=error,
+            **(extra or {})
         )
     if version < LooseVersion(minimal):
         module.fail_json(
             msg="{0} is too old: found {1} at {2}, need {3} or newer. Upgrade the {4} package on the managed host.".format(
                 name, version, path, minimal, package
-            )
+            ),
+            **(extra or {})
         )
 
 
-def require_cryptography(module):
-    """Fail the module unless a recent enough ``cryptography`` is importable."""
+def _report(has, version, minimal, path, package):
+    ok = bool(has) and version >= LooseVersion(minimal)
+    return {"found": bool(has), "version": str(version) if version else None, "minimum": minimal,
+            "path": path, "ok": ok, "package": package}
+
+
+def libraries():
+    """What the node's Python has of the libraries the collection needs (the preflight reads it): per library
+    found, version, minimum, path, ok, and the Debian package name (the controller maps other distributions)."""
+    return {
+        "python": sys.executable,
+        "cryptography": _report(HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_VERSION, MINIMAL_CRYPTOGRAPHY_VERSION,
+                                CRYPTOGRAPHY_PATH, "python3-cryptography"),
+        "pyOpenSSL": _report(HAS_PYOPENSSL, PYOPENSSL_VERSION, MINIMAL_PYOPENSSL_VERSION, PYOPENSSL_PATH,
+                             "python3-openssl"),
+    }
+
+
+def require_cryptography(module, **extra):
+    """Fail the module unless a recent enough ``cryptography`` is importable (``extra``: more keys of the failure,
+    such as the library report)."""
     _require(module, HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_VERSION, MINIMAL_CRYPTOGRAPHY_VERSION,
              CRYPTOGRAPHY_PATH, CRYPTOGRAPHY_IMPORT_ERROR, "cryptography", "python3-cryptography",
-             "https://cryptography.io/")
+             "https://cryptography.io/", extra)
 
 
 def require_pyopenssl(module):

@@ -55,6 +55,18 @@ options:
     type: list
     elements: str
     default: []
+  journal_dir:
+    description:
+      - With it, RV(preflight) says what this host lacks for a change by M(ocsp.stapling.apache_stapling_config):
+        whether this journal directory is usable (owned by root, not writable by others, not a symlink, writable),
+        the control command, files with our snippet's name that are the operator's, a socache module for the cache.
+    type: path
+    version_added: 1.1.0
+  snippet_name:
+    description: File name of the global snippet the preflight checks (as O(ocsp.stapling.apache_stapling_config#module:snippet_name)).
+    type: str
+    default: ocsp-stapling.conf
+    version_added: 1.1.0
 notes:
   - A vhost made by a mod_macro C(Use) line is reported at that line, with C(macro) naming the definition; the role
     and M(ocsp.stapling.apache_stapling_config) do not edit such vhosts (the line would change the macro).
@@ -81,6 +93,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+preflight:
+  description:
+    - Only with O(journal_dir). What this host lacks for a change, as C({code, msg}) (none when it can be changed):
+      C(journal_unusable), C(control_command_missing), C(not_ours) (a file with our snippet's name that is the
+      operator's; also C(path)), C(missing_socache) (no socache module to load for the stapling cache). The role adds
+      the engine, configtest and Python library checks on the controller and refuses the host with every gap at once.
+  returned: when O(journal_dir) is given
+  type: list
+  elements: dict
+  sample: [{"code": "journal_unusable", "msg": "journal_dir /var/lib/ocsp-stapling/journal cannot be trusted: ..."}]
+  version_added: 1.1.0
 apache:
   description: The server.
   returned: always
@@ -237,6 +260,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import preflight
 
 
 def main():
@@ -246,6 +270,8 @@ def main():
             server_root=dict(type="path"),
             config_file=dict(type="path"),
             defines=dict(type="list", elements="str", default=[]),
+            journal_dir=dict(type="path"),
+            snippet_name=dict(type="str", default="ocsp-stapling.conf"),
         ),
         supports_check_mode=True,
     )
@@ -277,6 +303,8 @@ def main():
         facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"],
                        openssl=module.get_bin_path("openssl"), ldd=module.get_bin_path("ldd"), base_env=base_env,
                        defines=p["defines"])
+        if p["journal_dir"]:
+            facts["preflight"] = preflight(facts, p["journal_dir"], p["snippet_name"])
     except StaplingError as exc:
         module.fail_json(msg=exc.msg)
     for problem in facts["problems"]:

@@ -119,6 +119,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+libraries:
+  description:
+    - The node's Python and what it has of the libraries the collection needs, C(cryptography) (this module) and
+      C(pyOpenSSL) (M(ocsp.stapling.ocsp_staple_info)), each with C(found), C(version), C(minimum), C(path), C(ok) and
+      the Debian C(package). Also returned when the module fails for a missing C(cryptography), so a caller learns
+      every missing library at once (the role's preflight).
+  returned: always
+  type: dict
+  sample: {"python": "/usr/bin/python3",
+           "cryptography": {"found": true, "version": "38.0.4", "minimum": "3.4", "path": "/usr/lib/python3/...",
+                            "ok": true, "package": "python3-cryptography"},
+           "pyOpenSSL": {"found": false, "version": null, "minimum": "20.0.0", "path": null, "ok": false,
+                         "package": "python3-openssl"}}
+  version_added: 1.1.0
 certificates:
   description: One entry per input certificate (or per distinct certificate file of O(vhosts)), in input order.
   returned: always
@@ -328,7 +342,7 @@ endpoints:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._deps import require_cryptography
+from ansible_collections.ocsp.stapling.plugins.module_utils._deps import libraries, require_cryptography
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._responder_info import inspect_all, normalize_inputs
 
@@ -350,7 +364,8 @@ def main():
         required_one_of=[("certificates", "vhosts")],
         supports_check_mode=True,
     )
-    require_cryptography(module)
+    libs = libraries()
+    require_cryptography(module, libraries=libs)
     p = module.params
     try:
         inputs = normalize_inputs(p["certificates"], p["vhosts"])
@@ -364,8 +379,8 @@ def main():
         module.fail_json(
             msg="{0} of {1} certificates could not be inspected: {2}".format(
                 len(bad), len(certificates), "; ".join(c["error"] for c in bad)),
-            certificates=certificates, endpoints=endpoints)
-    module.exit_json(changed=False, certificates=certificates, endpoints=endpoints)
+            certificates=certificates, endpoints=endpoints, libraries=libs)
+    module.exit_json(changed=False, certificates=certificates, endpoints=endpoints, libraries=libs)
 
 
 if __name__ == "__main__":
