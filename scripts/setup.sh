@@ -39,6 +39,12 @@ else
   say "Debian packages present"
 fi
 # The Debian package starts nothing here (policy-rc.d); the lab runs its own sandboxed Apache.
+# The lab enables Debian's stock default-ssl site, which serves ssl-cert's snakeoil certificate. ssl-cert's
+# postinst makes it, but an image built with the package already in place may lack it: make it as the package does.
+if [[ ! -e /etc/ssl/certs/ssl-cert-snakeoil.pem ]]; then
+  say "make-ssl-cert generate-default-snakeoil (the stock default-ssl site's certificate)"
+  make-ssl-cert generate-default-snakeoil
+fi
 
 # --- virtual environments ----------------------------------------------------------------
 make_venv() {  # name core-spec requirement-files...

@@ -159,12 +159,24 @@ def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     drift = apply(run_module, s, plan(facts(run_module, s), {"nouri.lab.test": "off"}))
     assert drift["changed"] and drift["reload"] == "graceful", drift["_output"]
     assert tree_hash(s.confdir) == after_apply
-    # Absent: everything of ours goes, the tree is what it was; removing the cache needs a full restart.
+    # Absent under the running Apache that started with our cache: everything of ours goes but the cache, kept for
+    # that parent (removing it by a graceful reload kills Apache, AH00820); the reload stays graceful.
     absent = apply(run_module, s, [], state="absent")
     assert not absent["failed"], absent["_output"]
-    assert absent["changed"] and absent["reload"] == "restart"
+    assert absent["changed"] and absent["reload"] == "graceful" and absent["cache_kept"] is True
+    assert absent["cache_kept_parent"]["pid"] == s._read_pid() and "AH00820" in absent["cache_kept_reason"]
+    kept = (snippet, os.path.join(s.confdir, "conf-enabled/ocsp-stapling.conf"))
+    now = tree_hash(s.confdir)
+    assert dict((p, v) for p, v in now.items() if p not in kept) == dict((p, v) for p, v in start.items()
+                                                                        if p not in kept)
+    assert "SSLUseStapling" not in s.read_conf("conf-available/ocsp-stapling.conf")
+    s.graceful()  # the kept cache is what keeps Apache alive here
+    again = apply(run_module, s, [], state="absent")
+    assert again["changed"] is False and again["cache_kept"] is True  # the same parent: nothing to do
+    # A maintenance window: the cache goes at once, with a full stop and start.
+    window = apply(run_module, s, [], state="absent", restart_allowed=True)
+    assert window["changed"] and window["reload"] == "restart" and window["cache_kept"] is False
     assert tree_hash(s.confdir) == start
-    assert apply(run_module, s, [], state="absent")["changed"] is False
 
 
 def test_restored_after_a_half_applied_change(run_module, site):
@@ -184,7 +196,8 @@ def test_restored_after_a_half_applied_change(run_module, site):
     restored = run_module(MODULE, {"server_root": s.confdir, "state": "restored", "journal_dir": s.journal,
                                    "transaction": applied["transaction"]})
     assert not restored["failed"], restored["_output"]
-    assert restored["changed"] and restored["reload"] == "restart"
+    # Apache does not run here: nothing to keep, everything goes back (a graceful reload starts it).
+    assert restored["changed"] and restored["reload"] == "graceful" and restored["cache_kept"] is False
     assert tree_hash(s.confdir) == start
     committed = run_module(MODULE, {"server_root": s.confdir, "state": "committed", "journal_dir": s.journal,
                                     "transaction": applied["transaction"]})

@@ -13,6 +13,10 @@ import pytest
 from lab.trees import tree_digest
 from rollout_helpers import latest_report, run_rollout
 
+# Our snippet and its a2enconf link: kept (the cache alone, inert) after absent and a rollback while the Apache parent
+# that started with the cache runs (issue 25).
+KEPT = ("conf-available/ocsp-stapling.conf", "conf-enabled/ocsp-stapling.conf")
+
 # Names of the role's tasks that run a module on the managed host.
 MODULE_TASKS = {
     "Read Apache (versions, modules, layout, TLS vhosts, stapling in force)",
@@ -117,22 +121,29 @@ def test_audit_reports_drift_and_exits_0(rollout_lab, tmp_path):
 def test_state_absent_restores_the_tree(rollout_lab, tmp_path):
     lab = rollout_lab
     before = tree_digest(lab.apache.confdir)
+    before_but_kept = tree_digest(lab.apache.confdir, ignore=KEPT)
     rc, _results, out = run_rollout(lab, tmp_path)
     assert rc == 0, out[-4000:]
     assert tree_digest(lab.apache.confdir) != before
+    pid = lab.apache._read_pid()
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_state="absent")
     assert rc == 0, out[-4000:]
-    assert tree_digest(lab.apache.confdir) == before
-    assert lab.apache.alive()
+    # Everything of ours is gone but the inert cache, kept for the running parent (issue 25): no request dropped.
+    assert tree_digest(lab.apache.confdir, ignore=KEPT) == before_but_kept
+    assert lab.apache.alive() and lab.apache._read_pid() == pid
     lab.apache.wait_serving(timeout=10)
     assert curl_cert_status(lab, "good")[0] != 0  # no staple any more
 
 
-def assert_rolled_back(lab, tmp_path, before, rc, out):
+def assert_rolled_back(lab, tmp_path, before, rc, out, pid=None):
+    """Rolled back: the tree as before but our inert cache snippet (kept for a running parent that started with it,
+    issue 25), Apache serving, and with ``pid`` the same parent (graceful reloads only)."""
     assert rc != 0, out[-4000:]
     assert "Rolled back" in out, out[-4000:]
-    assert tree_digest(lab.apache.confdir) == before
+    assert tree_digest(lab.apache.confdir, ignore=KEPT) == before
     assert lab.apache.alive()
+    if pid is not None:
+        assert lab.apache._read_pid() == pid
     lab.apache.wait_serving(timeout=10)
     report = latest_report(tmp_path)
     assert report["status"] == "rolled_back" and report["rolled_back"] is True
@@ -145,18 +156,18 @@ def test_responder_fault_rolls_back(rollout_lab, tmp_path, mode):
     key that is not the issuer's (Apache staples it; our verification refuses it)."""
     lab = rollout_lab
     lab.fault.set_mode(mode)
-    before = tree_digest(lab.apache.confdir)
+    before, pid = tree_digest(lab.apache.confdir, ignore=KEPT), lab.apache._read_pid()
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_verify_attempts=2)
-    report = assert_rolled_back(lab, tmp_path, before, rc, out)
+    report = assert_rolled_back(lab, tmp_path, before, rc, out, pid)
     v = {x["server_name"]: x for x in report["vhosts"]}
     assert v["second-issuer.lab.test"]["staple"]["valid"] is False
 
 
 def test_revoked_certificate_without_probe_rolls_back(rollout_lab, tmp_path):
     lab = rollout_lab
-    before = tree_digest(lab.apache.confdir)
+    before, pid = tree_digest(lab.apache.confdir, ignore=KEPT), lab.apache._read_pid()
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_probe=False)
-    report = assert_rolled_back(lab, tmp_path, before, rc, out)
+    report = assert_rolled_back(lab, tmp_path, before, rc, out, pid)
     v = {x["server_name"]: x for x in report["vhosts"]}
     assert v["revoked.lab.test"]["staple"]["cert_status"] == "revoked"
 
@@ -167,9 +178,9 @@ def test_must_staple_without_a_staple_rolls_back(rollout_lab, tmp_path):
     lab.apache.add_vhost("must_staple_down", leaf.cert_path, leaf.key_path, chain_path=leaf.chain_path,
                          server_name=leaf.server_name)
     lab.apache.graceful()
-    before = tree_digest(lab.apache.confdir)
+    before, pid = tree_digest(lab.apache.confdir, ignore=KEPT), lab.apache._read_pid()
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_verify_attempts=2)
-    assert_rolled_back(lab, tmp_path, before, rc, out)
+    assert_rolled_back(lab, tmp_path, before, rc, out, pid)
     assert "must-staple-down.lab.test" in out
 
 
@@ -224,7 +235,7 @@ def test_configtest_refusing_the_change_restores_it(rollout_lab, tmp_path):
     """A change Apache refuses (SSLOCSPProxyURL with a port that is not a number): apache_stapling_config restores
     every path itself, nothing is reloaded, and the host fails as rolled back."""
     lab = rollout_lab
-    before, generations = tree_digest(lab.apache.confdir), resumes(lab)
+    before, generations = tree_digest(lab.apache.confdir, ignore=KEPT), resumes(lab)
     rc, _results, out = run_rollout(lab, tmp_path, apache_stapling_probe=False,
                                     apache_stapling_proxy_url="http://proxy.lab.test:notaport/")
     assert_rolled_back(lab, tmp_path, before, rc, out)
@@ -241,7 +252,7 @@ def test_reload_killing_apache_is_rolled_back_and_apache_serves(rollout_lab, tmp
     main = os.path.join(lab.apache.confdir, "apache2.conf")
     _edit(main, lambda t: t.replace("IncludeOptional conf-enabled/*.conf", "# no conf-enabled here"))
     lab.apache.graceful()
-    before = tree_digest(lab.apache.confdir)
+    before = tree_digest(lab.apache.confdir, ignore=KEPT)
     rc, _results, out = run_rollout(lab, tmp_path)
     report = assert_rolled_back(lab, tmp_path, before, rc, out)
     assert "AH01958" in out or "exited after" in out, out[-4000:]

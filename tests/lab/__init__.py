@@ -30,6 +30,25 @@ DEFAULT_VHOSTS = ("good", "revoked", "no_uri", "must_staple", "second_issuer")
 ROLLOUT_VHOSTS = DEFAULT_VHOSTS + ("missing_chain",)
 
 
+def certbot_live(base, leaf):
+    """The leaf's files as certbot keeps them: ``archive/NAME/{cert,chain,fullchain,privkey}1.pem`` and
+    ``live/NAME/*.pem`` relative symlinks into them (certbot's layout); returns {kind: live path}."""
+    name = leaf.server_name
+    archive, live = os.path.join(base, "archive", name), os.path.join(base, "live", name)
+    os.makedirs(archive, 0o700, exist_ok=True)
+    os.makedirs(live, 0o755, exist_ok=True)
+    sources = {"cert": leaf.cert_path, "chain": leaf.chain_path, "fullchain": leaf.fullchain_path,
+               "privkey": leaf.key_path}
+    out = {}
+    for kind, src in sources.items():
+        shutil.copyfile(src, os.path.join(archive, kind + "1.pem"))
+        os.chmod(os.path.join(archive, kind + "1.pem"), 0o600 if kind == "privkey" else 0o644)
+        link = os.path.join(live, kind + ".pem")
+        os.symlink(os.path.join("..", "..", "archive", name, kind + "1.pem"), link)
+        out[kind] = link
+    return out
+
+
 class Lab(object):
     """PKI + openssl ocsp + our fault responder + a sandbox Apache with one TLS vhost per leaf."""
 
@@ -56,7 +75,9 @@ class Lab(object):
             self._save()
             self.fault = FaultResponder(self.pki.directory, self.state_dir, port=fault_port).start()
             self._save()
-            self.apache = ApacheSandbox(self.state_dir)
+            # A stock Debian host: sites in sites-available enabled by a2ensite, the stock default-ssl site, the good
+            # certificate as certbot keeps it (live/ links into archive/), one site file 0640 root:ssl-cert.
+            self.apache = ApacheSandbox(self.state_dir, stock=True)
             if stapling:
                 self.apache.set_global(STAPLING_GLOBAL)
             for name in vhosts:
@@ -67,8 +88,14 @@ class Lab(object):
                                           directives=directives)
                     continue
                 leaf = self.pki.certs[name]
+                if name == "good":
+                    live = certbot_live(os.path.join(self.state_dir, "letsencrypt"), leaf)
+                    self.apache.add_vhost(name, live["fullchain"], live["privkey"], server_name=leaf.server_name,
+                                          directives=directives)
+                    continue
+                restricted = dict(mode=0o640, group="ssl-cert") if name == "must_staple" else {}
                 self.apache.add_vhost(name, leaf.cert_path, leaf.key_path, chain_path=leaf.chain_path,
-                                      server_name=leaf.server_name, directives=directives)
+                                      server_name=leaf.server_name, directives=directives, **restricted)
             ok, out = self.apache.configtest()
             if not ok:
                 raise ApacheError("lab config fails configtest:\n" + out)
@@ -81,7 +108,8 @@ class Lab(object):
 
     @property
     def vhosts(self):
-        return dict(self.apache.vhosts) if self.apache else {}
+        """The vhosts of the PKI's leaves (the stock default-ssl site is ``lab.apache.vhosts["default-ssl"]``)."""
+        return dict((k, v) for k, v in self.apache.vhosts.items() if k != "default-ssl") if self.apache else {}
 
     def _save(self):
         state = {

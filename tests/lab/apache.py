@@ -2,11 +2,15 @@
 
 The sandbox is a copy of the machine's /etc/apache2 (so it has Debian's real layout:
 envvars, mods-/conf-/sites-enabled, a2enmod-style symlinks) with its own ``envvars``,
-``ports.conf`` and sites. Every apache2ctl call carries ``APACHE_CONFDIR``: without it
-apache2ctl acts on the machine's default instance. The machine's /etc/apache2 is only
-read, never written.
+``ports.conf`` and sites, kept as a stock host keeps them: every site is a file in
+``sites-available/`` enabled by Debian's own ``a2ensite`` (a relative symlink in ``sites-enabled/``),
+the stock ``conf-enabled/`` stays as the package made it, and with ``stock`` Debian's ``000-default``
+and ``default-ssl`` sites are enabled too (default-ssl's only change: its port, a free loopback one, as
+``ports.conf`` says). Every apache2ctl / a2en* call carries ``APACHE_CONFDIR``: without it they act on the machine's
+default instance. The machine's /etc/apache2 is only read, never written.
 """
 
+import grp
 import os
 import re
 import shutil
@@ -19,6 +23,7 @@ from .procs import free_port, pid_alive, stop_pid
 
 SYSTEM_CONFDIR = "/etc/apache2"
 MODULES = ("ssl", "socache_shmcb", "headers")
+SNAKEOIL = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 
 
 class ApacheError(RuntimeError):
@@ -26,7 +31,7 @@ class ApacheError(RuntimeError):
 
 
 class ApacheSandbox(object):
-    def __init__(self, workdir, name="apache", modules=MODULES):
+    def __init__(self, workdir, name="apache", modules=MODULES, stock=False):
         self.root = os.path.join(workdir, name)
         self.confdir = os.path.join(self.root, "conf")
         self.run_dir = os.path.join(self.root, "run")
@@ -35,18 +40,24 @@ class ApacheSandbox(object):
         self.vhosts = {}
         self.ports = set()
         self.pid = None
-        self._build(modules)
+        self._build(modules, stock)
+        if stock:
+            self.enable_default_ssl()
 
     # --- layout -------------------------------------------------------------------
-    def _build(self, modules):
+    def _build(self, modules, stock):
         if os.path.exists(self.confdir):
             shutil.rmtree(self.confdir)
         shutil.copytree(SYSTEM_CONFDIR, self.confdir, symlinks=True)
         for d in (self.run_dir, self.lock_dir, self.log_dir):
             os.makedirs(d, exist_ok=True)
-        for d in ("sites-enabled", "conf-enabled"):
-            for entry in os.listdir(os.path.join(self.confdir, d)):
-                os.unlink(os.path.join(self.confdir, d, entry))
+        # No site of the machine's own; a stock sandbox has Debian's 000-default enabled (on *:80, which no Listen of
+        # the sandbox serves). conf-enabled stays as the package made it.
+        sites = os.path.join(self.confdir, "sites-enabled")
+        for entry in os.listdir(sites):
+            os.unlink(os.path.join(sites, entry))
+        if stock and os.path.exists(os.path.join(self.confdir, "sites-available", "000-default.conf")):
+            self.a2ensite("000-default")
         with open(os.path.join(self.confdir, "envvars"), "w") as f:
             f.write("# ocsp.stapling lab sandbox\nunset HOME\n"
                     "export APACHE_RUN_USER=www-data\nexport APACHE_RUN_GROUP=www-data\n"
@@ -74,13 +85,62 @@ class ApacheSandbox(object):
             if os.path.lexists(dst):
                 os.unlink(dst)
 
-    def write_conf(self, relpath, text):
-        """Write a raw config file below the sandbox's APACHE_CONFDIR; returns its path."""
+    def write_conf(self, relpath, text, mode=None, group=None):
+        """Write a raw config file below the sandbox's APACHE_CONFDIR (mode and group kept where given); returns its
+        path. A path through a symlink (sites-enabled/NAME.conf) writes its target, as an editor would."""
         path = os.path.join(self.confdir, relpath)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
+        if mode is not None:
+            os.chmod(path, mode)
+        if group is not None:
+            os.chown(path, 0, grp.getgrnam(group).gr_gid)
         return path
+
+    def _tool(self, tool, *args):
+        proc = subprocess.run([tool, "-q"] + list(args), env=self.ctl_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            raise ApacheError("{0} {1} failed ({2}): {3}".format(tool, " ".join(args), proc.returncode, proc.stdout))
+        return proc
+
+    def a2ensite(self, name):
+        """Debian's own a2ensite (APACHE_CONFDIR set): the relative symlink sites-enabled/NAME.conf."""
+        return self._tool("a2ensite", name)
+
+    def a2dissite(self, name):
+        return self._tool("a2dissite", name)
+
+    def site_path(self, name):
+        """The file of site NAME (sites-available/NAME.conf), the one an operator edits."""
+        return os.path.join(self.confdir, "sites-available", name + ".conf")
+
+    def enabled_path(self, name):
+        """The enabling symlink of site NAME (sites-enabled/NAME.conf)."""
+        return os.path.join(self.confdir, "sites-enabled", name + ".conf")
+
+    def enable_default_ssl(self, port=None):
+        """The stock default-ssl site (snakeoil certificate, no OCSP URI) on a free loopback port, enabled by a2ensite.
+        Its only change is the port of its <VirtualHost *:443> line."""
+        if not os.path.exists(SNAKEOIL):
+            raise ApacheError("{0} is missing: install Debian's ssl-cert package (scripts/apt-packages.txt has it) for "
+                              "the stock default-ssl site".format(SNAKEOIL))
+        port = port or free_port()
+        path = self.site_path("default-ssl")
+        with open(path) as f:
+            text = f.read()
+        new, count = re.subn(r"<VirtualHost\s+(_default_|\*):443>", "<VirtualHost *:{0}>".format(port), text)
+        if count != 1:
+            raise ApacheError("{0}: no <VirtualHost ...:443> line to move to port {1}".format(path, port))
+        with open(path, "w") as f:
+            f.write(new)
+        self.a2ensite("default-ssl")
+        self.ports.add(port)
+        self._write_ports()
+        target = {"host": "127.0.0.1", "port": port, "sni": None}
+        self.vhosts["default-ssl"] = target
+        return target
 
     def read_conf(self, relpath):
         with open(os.path.join(self.confdir, relpath)) as f:
@@ -100,8 +160,9 @@ class ApacheSandbox(object):
         return self.write_conf("conf-enabled/{0}.conf".format(name), text)
 
     def add_vhost(self, name, cert_path, key_path, chain_path=None, port=None, server_name=None,
-                  aliases=(), directives=(), ca_path=None):
-        """A TLS vhost in sites-enabled/<name>.conf; returns {"host", "port", "sni"}."""
+                  aliases=(), directives=(), ca_path=None, mode=None, group=None):
+        """A TLS vhost in sites-available/<name>.conf (mode and group where given), enabled with a2ensite as on a
+        stock Debian host; returns {"host", "port", "sni"}."""
         port = port or free_port()
         server_name = server_name or name.replace("_", "-") + ".lab.test"
         lines = ["<VirtualHost 127.0.0.1:{0}>".format(port),
@@ -116,7 +177,8 @@ class ApacheSandbox(object):
             lines.append("    SSLCACertificateFile {0}".format(ca_path))
         lines += ["    " + d for d in directives]
         lines += ["    DocumentRoot /var/www/html", "</VirtualHost>", ""]
-        self.write_conf("sites-enabled/{0}.conf".format(name), "\n".join(lines))
+        self.write_conf("sites-available/{0}.conf".format(name), "\n".join(lines), mode=mode, group=group)
+        self.a2ensite(name)
         self.ports.add(port)
         self._write_ports()
         target = {"host": "127.0.0.1", "port": port, "sni": server_name}
@@ -124,7 +186,8 @@ class ApacheSandbox(object):
         return target
 
     def remove_vhost(self, name):
-        os.unlink(os.path.join(self.confdir, "sites-enabled", name + ".conf"))
+        self.a2dissite(name)
+        os.unlink(self.site_path(name))
         target = self.vhosts.pop(name)
         if not any(t["port"] == target["port"] for t in self.vhosts.values()):
             self.ports.discard(target["port"])
