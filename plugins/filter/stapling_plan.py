@@ -106,7 +106,7 @@ options:
       - What the role learned of the node's Python libraries beyond O(responder_info)'s C(libraries). Keys
         C(need_pyopenssl) (verification will run, default V(true)), C(install) (whether missing libraries may be
         installed), C(install_result) (the registered M(ansible.builtin.package) result, or V(null)), C(packages) (the
-        distribution's package name per library, for example C({pyOpenSSL: python3-pyOpenSSL}); default Debian's),
+        distribution's package name per library, for example V(python3-pyOpenSSL) for C(pyOpenSSL); default Debian's),
         C(check_mode).
       - Every gap (missing or too old libraries, and those of M(ocsp.stapling.apache_info)'s C(preflight), mod_ssl,
         the configtest) becomes a host error, so one message names them all, before any change.

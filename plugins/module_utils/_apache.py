@@ -151,6 +151,30 @@ def linked_openssl(run, mod_ssl_path, ldd):
     return None, None
 
 
+def _relative_cache(global_stapling, layout, problems):
+    """A how-to's SSLStaplingCache "shmcb:logs/stapling-cache(150000)": mod_socache_shmcb resolves a relative path
+    against DefaultRuntimeDir (ap_runtime_dir_relative), not the ServerRoot the how-to assumes, and nothing creates
+    that directory. Measured on Debian 12 (APR names the shared memory after the path, shm_open): Apache starts and
+    staples all the same; another platform's APR or socache provider that needs the file fails at start (AH00024)."""
+    cache = global_stapling.get("SSLStaplingCache")
+    if not cache:
+        return
+    kind, _sep, rest = (cache.get("value") or "").strip('"').partition(":")
+    path = re.sub(r"\(\d+\)$", "", rest)
+    if kind.lower() != "shmcb" or not path or os.path.isabs(path):
+        return
+    base = layout.get("run_dir") or layout.get("server_root") or ""
+    resolved = os.path.join(base, path)
+    if not os.path.isdir(os.path.dirname(resolved)):
+        problems.append({"code": "cache_dir_missing", "severity": "warning", "file": cache.get("file"),
+                         "line": cache.get("line"),
+                         "msg": "SSLStaplingCache {0} names a relative path, which mod_socache_shmcb resolves against "
+                                "DefaultRuntimeDir ({1}), not the ServerRoot; {2} does not exist. Apache on Debian "
+                                "names the shared memory after the path and runs all the same, elsewhere the cache "
+                                "cannot be created (AH00024): give an absolute path in the run directory".format(
+                                    cache.get("value"), resolved, os.path.dirname(resolved))})
+
+
 def detect_layout(server_root, config_file, instance, runtime):
     """Family by markers (envvars + mods-enabled: Debian; conf.modules.d: Red Hat; apache2 + httpd.conf:
     SUSE), where a global snippet goes, and this instance's runtime paths (``ApacheInstance.runtime_layout``)."""
@@ -268,6 +292,10 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
     if dump is not None:
         cross_check["disagreements"] = _cross_check(reader.vhosts, dump, problems)
     module_set = set(modules)
+    layout = dict(detect_layout(server_root, config_file, instance, instance.runtime_layout(reader.global_directives,
+                                                                                            settings)),
+                  created_dirs=created)
+    _relative_cache(global_stapling, layout, problems)
     return {
         "apache": {"version": version, "version_raw": version_raw, "mpm": mpm, "binary": control, "server_binary": server,
                    "compile_settings": settings, "modules": modules,
@@ -276,9 +304,7 @@ def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=N
         "openssl": {"cli_version": cli_version, "cli_version_raw": cli_raw, "mod_ssl_version": ssl_version,
                     "mod_ssl_library": ssl_lib, "mod_ssl_path": mod_ssl_path},
         "capabilities": capabilities(version, module_set, ssl_version),
-        "layout": dict(detect_layout(server_root, config_file, instance,
-                                     instance.runtime_layout(reader.global_directives, settings)),
-                       created_dirs=created),
+        "layout": layout,
         "global_stapling": global_stapling,
         "vhosts": vhosts,
         "cross_check": cross_check,

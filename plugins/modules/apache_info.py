@@ -57,7 +57,7 @@ options:
     default: []
   journal_dir:
     description:
-      - With it, RV(preflight) says what this host lacks for a change by M(ocsp.stapling.apache_stapling_config):
+      - With it, RV(preflight) says what this host lacks for a change by M(ocsp.stapling.apache_stapling_config),
         whether this journal directory is usable (owned by root, not writable by others, not a symlink, writable),
         the control command, files with our snippet's name that are the operator's, a socache module for the cache.
     type: path
@@ -95,7 +95,7 @@ EXAMPLES = r"""
 RETURN = r"""
 preflight:
   description:
-    - Only with O(journal_dir). What this host lacks for a change, as C({code, msg}) (none when it can be changed):
+    - Only with O(journal_dir). What this host lacks for a change, as C({code, msg}) (none when it can be changed),
       C(journal_unusable), C(control_command_missing), C(not_ours) (a file with our snippet's name that is the
       operator's; also C(path)), C(missing_socache) (no socache module to load for the stapling cache). The role adds
       the engine, configtest and Python library checks on the controller and refuses the host with every gap at once.

@@ -26,7 +26,7 @@ description:
   - A vhost file reached through symlinks (C(a2ensite)'s C(sites-enabled/NAME.conf) link into C(sites-available/), an
     absolute link, a chain of links, a symlinked directory) is edited at its resolved target; the links stay as they
     are, and the target keeps its mode, owner, group and extended attributes (SELinux context, ACLs). Two enabled links
-    to one file are one edit. A file with several hard links is not edited (the vhost is V(refused), naming the file):
+    to one file are one edit. A file with several hard links is not edited (the vhost is V(refused), naming the file);
     a rename would split the links and an in-place write is not atomic.
   - Every file this module creates starts with a C(# Managed by ocsp.stapling) header. A path it wants that exists
     without it (say the operator's own C(conf-available/ocsp-stapling.conf)) is the operator's; O(state=present)

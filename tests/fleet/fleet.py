@@ -36,6 +36,15 @@ HOST_INIT = os.path.join(HERE, "files", "host-init.sh")
 # without its chain file (mod_ssl cannot find the issuer: AH02217).
 CERTIFICATES = ("good", "no_uri", "revoked", "must_staple", "missing_chain", "second_issuer")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"}
+# The hosts' package source: the image's repository (image.repo_dir()) served over HTTP on the bridge's address.
+REPO_PORT = 8080
+# What a profile's "python" takes away from a host (dpkg --purge in its overlay before it boots), as a stock node
+# Python without our libraries until something installs them.
+PYTHON_PROFILES = {None: (), "no_openssl": ("python3-openssl",),
+                   "no_cryptography": ("python3-openssl", "python3-cryptography")}
+# The seed how-to's stapling, by hand: the global cache (ServerRoot-relative logs/, which Debian's /etc/apache2 lacks)
+# and SSLUseStapling in each vhost.
+HOWTO_CACHE = 'SSLStaplingCache "shmcb:logs/stapling-cache(150000)"\n'
 
 NFTABLES_DENY = """#!/usr/sbin/nft -f
 # fleet host: default-deny egress (only loopback and replies leave)
@@ -67,13 +76,18 @@ class FleetError(RuntimeError):
 
 
 def default_profile(index):
-    """The default mix: every host serves good, no_uri and must_staple; one in three adds revoked, the next
-    missing_chain, the next second_issuer. No firewall.
+    """The default mix of stock hosts: every host serves good (certbot-style live/ links), no_uri and must_staple
+    (its site file 0640 root:ssl-cert) beside Debian's default-ssl site; one in three adds revoked, the next
+    missing_chain, the next second_issuer. Host 1 lacks python3-openssl, host 2 python3-cryptography too (the
+    rollout installs them from the fleet's package source). No firewall.
 
     A profile: {"vhosts": [names of CERTIFICATES], "firewall": None | "nftables" | "iptables" (default-deny egress
-    loaded at boot), "broken_config": bool (a bad line added to Apache's configuration after it started)}."""
+    loaded at boot), "broken_config": bool (a bad line added to Apache's configuration after it started),
+    "python": None | "no_openssl" | "no_cryptography" (packages purged before boot), "howto": bool (stapling
+    configured by hand as the seed how-to says)}."""
     extra = ("second_issuer", "revoked", "missing_chain")[index % 3]
-    return {"vhosts": ["good", "no_uri", "must_staple", extra], "firewall": None}
+    python = {1: "no_openssl", 2: "no_cryptography"}.get(index)
+    return {"vhosts": ["good", "no_uri", "must_staple", extra], "firewall": None, "python": python}
 
 
 def _run(argv, check=True, **kw):
@@ -330,13 +344,14 @@ class Fleet(object):
         os.makedirs(self.dir, exist_ok=True)
         self.state = {"name": self.name, "index": self.index, "subnet": str(self.subnet), "bridge": None,
                       "bridge_address": self.bridge_address, "guard": False, "image": rootfs,
-                      "image_hash": image.recipe_hash(), "hosts": [], "responder": None}
+                      "image_hash": image.recipe_hash(), "hosts": [], "responder": None, "repo": None}
         self._save()
         try:
             self._up_network()
             self._up_keys()
             self._up_pki()
             self.start_responder()
+            self.start_repo()
             for i in range(1, n + 1):
                 prof = profiles(i) if callable(profiles) else (profiles or {}).get(i) or default_profile(i)
                 self._add_host(i, prof)
@@ -396,6 +411,36 @@ class Fleet(object):
         self._save()
         return responder
 
+    def start_repo(self):
+        """The hosts' package source: the image's flat repository (apt-get download + dpkg-scanpackages) served by a
+        static HTTP server on the bridge's address, so that installing a missing library on a host is real."""
+        if is_running(self.state.get("repo")):
+            raise FleetError("the fleet's package source already runs (pid {0})".format(self.state["repo"]["pid"]))
+        directory = os.path.join(os.path.dirname(self.state["image"]), "repo")
+        if not os.path.exists(os.path.join(directory, "Packages")):
+            raise FleetError("{0} has no Packages index: rebuild the image (python -m fleet.image --force)".format(
+                directory))
+        with open(os.path.join(self.dir, "repo.log"), "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", self.bridge_address,
+                                     "--directory", directory, str(REPO_PORT)], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, cwd=directory)
+        self.state["repo"] = {"pid": proc.pid, "start": proc_start(proc.pid)}
+        self._save()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.bridge_address, REPO_PORT), timeout=1) as sock:
+                    sock.sendall(b"HEAD /Packages HTTP/1.0\r\n\r\n")
+                    if sock.recv(12).startswith(b"HTTP/1."):
+                        return
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise FleetError("the fleet's package source did not answer on {0}:{1}; see {2}".format(
+            self.bridge_address, REPO_PORT, os.path.join(self.dir, "repo.log")))
+
     def responder(self):
         """A client of the running responder (set_mode, stats)."""
         r = FaultResponder(self.state["pki_dir"], self.dir, port=self.state["responder_port"],
@@ -421,6 +466,9 @@ class Fleet(object):
         if profile.get("firewall") not in (None, "nftables", "iptables"):
             raise FleetError("unknown firewall {0!r} for host {1}: nftables, iptables or none".format(
                 profile.get("firewall"), i))
+        if profile.get("python") not in PYTHON_PROFILES:
+            raise FleetError("unknown python profile {0!r} for host {1}: one of {2}".format(
+                profile.get("python"), i, ", ".join(str(k) for k in PYTHON_PROFILES)))
         name = "h{0:02d}".format(i)
         hdir = os.path.join(self.dir, "hosts", name)
         record = {"name": name, "index": i, "ns": "{0}-{1}".format(self._ours_prefix(), name),
@@ -498,28 +546,53 @@ class Fleet(object):
         pki = self.pki
         with open(pki.ca_bundle_path, "rb") as f:
             self._write(host, "etc/ssl/fleet/ca-bundle.pem", f.read())
-        sites = []
+        # A stock web server: its package source (here the fleet's repository on the bridge), the libraries its
+        # profile takes away, sites in sites-available enabled by Debian's a2ensite, default-ssl among them.
+        self._write(host, "etc/apt/sources.list", "# fleet host: its package source is sources.list.d/fleet.list\n")
+        self._write(host, "etc/apt/sources.list.d/fleet.list", "deb [trusted=yes] http://{0}:{1}/ ./\n".format(
+            self.bridge_address, REPO_PORT))
+        purge = PYTHON_PROFILES[prof.get("python")]
+        if purge:
+            _run(["chroot", r["root"], "dpkg", "--purge"] + list(purge), env=CLEAN_ENV)
+        ssl_cert_gid = _group_id(host.path("etc/group"), "ssl-cert")
+        sites, enable = [], ["default-ssl"]
         for vhost in prof.get("vhosts", ()):
             leaf = pki.certs["good" if vhost == "missing_chain" else vhost]
             server_name = "missing-chain.lab.test" if vhost == "missing_chain" else leaf.server_name
-            for src, ext, mode in ((leaf.cert_path, ".crt", 0o644), (leaf.key_path, ".key", 0o600),
-                                   (leaf.chain_path, ".chain.pem", 0o644)):
-                with open(src, "rb") as f:
-                    self._write(host, "etc/ssl/fleet/{0}{1}".format(vhost, ext), f.read(), mode)
-            chain = "" if vhost == "missing_chain" else \
-                "    SSLCertificateChainFile /etc/ssl/fleet/{0}.chain.pem\n".format(vhost)
-            self._write(host, "etc/apache2/sites-available/{0}.conf".format(vhost), (
+            if vhost == "good":
+                files = self._certbot_live(host, leaf)
+            else:
+                for src, ext, mode in ((leaf.cert_path, ".crt", 0o644), (leaf.key_path, ".key", 0o600),
+                                       (leaf.chain_path, ".chain.pem", 0o644)):
+                    with open(src, "rb") as f:
+                        self._write(host, "etc/ssl/fleet/{0}{1}".format(vhost, ext), f.read(), mode)
+                files = {"cert": "/etc/ssl/fleet/{0}.crt".format(vhost), "key": "/etc/ssl/fleet/{0}.key".format(vhost),
+                         "chain": None if vhost == "missing_chain" else "/etc/ssl/fleet/{0}.chain.pem".format(vhost)}
+            chain = "    SSLCertificateChainFile {0}\n".format(files["chain"]) if files["chain"] else ""
+            howto = "    SSLUseStapling on\n" if prof.get("howto") else ""
+            path = self._write(host, "etc/apache2/sites-available/{0}.conf".format(vhost), (
                 "<VirtualHost *:443>\n    ServerName {0}\n    DocumentRoot /var/www/html\n    SSLEngine on\n"
-                "    SSLCertificateFile /etc/ssl/fleet/{1}.crt\n    SSLCertificateKeyFile /etc/ssl/fleet/{1}.key\n"
-                "{2}</VirtualHost>\n").format(server_name, vhost, chain))
-            link = host.path("etc/apache2/sites-enabled/{0}.conf".format(vhost))
-            os.symlink("../sites-available/{0}.conf".format(vhost), link)
+                "    SSLCertificateFile {1}\n    SSLCertificateKeyFile {2}\n{3}{4}</VirtualHost>\n").format(
+                    server_name, files["cert"], files["key"], chain, howto))
+            if vhost == "must_staple":
+                os.chown(path, 0, ssl_cert_gid)  # an operator's 0640 root:ssl-cert site file
+                os.chmod(path, 0o640)
+            enable.append(vhost)
             sites.append({"vhost": vhost, "sni": server_name})
+        _run(["chroot", r["root"], "a2ensite", "-q"] + enable, env=CLEAN_ENV)
+        if prof.get("howto"):
+            self._write(host, "etc/apache2/conf-available/ssl-stapling.conf",
+                        "# OCSP stapling, as the how-to says\n" + HOWTO_CACHE)
+            _run(["chroot", r["root"], "a2enconf", "-q", "ssl-stapling"], env=CLEAN_ENV)
         r["sites"] = sites
         self._write(host, "etc/apache2/conf-available/fleet.conf",
                     "# fleet host\nServerName {0}\nLogLevel warn ssl:info\n".format(r["name"]))
         os.symlink("../conf-available/fleet.conf", host.path("etc/apache2/conf-enabled/fleet.conf"))
         os.makedirs(host.path("etc/fleet/boot.d"), exist_ok=True)
+        # Package lists from the fleet's repository, as a stock host has its mirror's (default-deny egress hosts
+        # cannot reach it: their step fails, logged, and the boot goes on).
+        self._write(host, "etc/fleet/boot.d/05-apt-update",
+                    "#!/bin/sh\nexec apt-get -qq -o Acquire::Retries=2 -o Acquire::http::Timeout=5 update\n", 0o755)
         if prof.get("firewall") == "nftables":
             self._write(host, "etc/nftables.conf", NFTABLES_DENY, 0o755)
             self._write(host, "etc/fleet/boot.d/10-firewall", "#!/bin/sh\nexec nft -f /etc/nftables.conf\n", 0o755)
@@ -533,6 +606,21 @@ class Fleet(object):
             self._write(host, "etc/fleet/boot.d/30-break-config",
                         "#!/bin/sh\necho 'ThisIsNotADirective on' >> /etc/apache2/conf-available/fleet.conf\n", 0o755)
         self._save()
+
+    def _certbot_live(self, host, leaf):
+        """The leaf as certbot keeps it on the host: archive/NAME/*1.pem and live/NAME/*.pem relative links."""
+        name = leaf.server_name
+        sources = {"cert": leaf.cert_path, "chain": leaf.chain_path, "fullchain": leaf.fullchain_path,
+                   "privkey": leaf.key_path}
+        for kind, src in sources.items():
+            with open(src, "rb") as f:
+                self._write(host, "etc/letsencrypt/archive/{0}/{1}1.pem".format(name, kind), f.read(),
+                            0o600 if kind == "privkey" else 0o644)
+            link = host.path("etc/letsencrypt/live/{0}/{1}.pem".format(name, kind))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink("../../archive/{0}/{1}1.pem".format(name, kind), link)
+        live = "/etc/letsencrypt/live/{0}/".format(name)
+        return {"cert": live + "fullchain.pem", "key": live + "privkey.pem", "chain": None}
 
     def boot(self, hosts, timeout=120):
         """Start each host's init (in parallel) and wait until every sshd answers."""
@@ -677,6 +765,8 @@ class Fleet(object):
         errors = []
         if st.get("responder"):
             stop_record(st["responder"])
+        if st.get("repo"):
+            stop_record(st["repo"])
         for host in self.hosts:
             try:
                 self.stop_host(host)
@@ -716,6 +806,15 @@ pipelining = True
 control_path_dir = {control_path_dir}
 ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=5 -o ServerAliveCountMax=3
 """
+
+
+def _group_id(group_file, name):
+    with open(group_file) as f:
+        for line in f:
+            fields = line.split(":")
+            if fields[0] == name:
+                return int(fields[2])
+    raise FleetError("no group {0} in {1}".format(name, group_file))
 
 
 def _children(pid):

@@ -28,11 +28,17 @@ PACKAGES = (
     "python3", "python3-cryptography", "python3-cffi-backend", "python3-openssl",
     "openssh-server", "apache2", "nftables", "iptables", "curl", "ca-certificates",
     "tini", "iproute2", "procps", "init-system-helpers", "openssl",
+    # A stock Debian web server: ssl-cert's snakeoil for the default-ssl site; python3-apt, which Ansible's apt
+    # module (behind ansible.builtin.package) needs to install what a node lacks.
+    "ssl-cert", "python3-apt",
 )
+# What the hosts' local package source (the fleet's repository on its bridge) offers: the libraries a profile takes
+# away from a host (python3-openssl, python3-cryptography), fetched with apt-get download at build time.
+REPO_PACKAGES = ("python3-openssl", "python3-cryptography", "python3-cffi-backend")
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT_SCRIPT = os.path.join(HERE, "files", "fleet-boot")
 # Bump when the build steps below change in a way the other inputs do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 class ImageError(RuntimeError):
@@ -43,8 +49,8 @@ def recipe():
     with open(BOOT_SCRIPT, "rb") as f:
         boot = hashlib.sha256(f.read()).hexdigest()
     return {"version": RECIPE_VERSION, "suite": SUITE, "mirror": MIRROR, "security": SECURITY,
-            "packages": sorted(PACKAGES), "modules": ["ssl", "socache_shmcb"], "boot": boot,
-            "arch": os.uname().machine}
+            "packages": sorted(PACKAGES), "repo": sorted(REPO_PACKAGES), "modules": ["ssl", "socache_shmcb"],
+            "boot": boot, "arch": os.uname().machine}
 
 
 def recipe_hash():
@@ -82,6 +88,9 @@ chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEN
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C \
   apt-get -o Acquire::Retries=3 -y --no-install-recommends install "$@"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin a2enmod -q ssl socache_shmcb
+mkdir -p "$root/var/tmp/fleet-repo"
+chroot "$root" /bin/sh -c 'cd /var/tmp/fleet-repo && exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+  apt-get -o Acquire::Retries=3 download '"$FLEET_REPO_PACKAGES"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean
 """
 
@@ -118,8 +127,10 @@ def build(force=False, log_stream=None):
                 f.write("#!/bin/sh\n# fleet image build: no package script starts a daemon\nexit 101\n")
             os.chmod(policy, 0o755)
             _run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "/bin/sh", "-c",
-                  _CHROOT_INSTALL, "fleet-image", root] + list(PACKAGES), log)
+                  _CHROOT_INSTALL, "fleet-image", root] + list(PACKAGES), log,
+                 env=dict(os.environ, FLEET_REPO_PACKAGES=" ".join(REPO_PACKAGES)))
             os.unlink(policy)
+            _make_repo(os.path.join(root, "var/tmp/fleet-repo"), os.path.join(tmp, "repo"), log)
             _finish(root)
         with open(os.path.join(tmp, "complete.json"), "w") as f:
             json.dump(dict(recipe(), seconds=round(time.monotonic() - started, 1),
@@ -128,6 +139,29 @@ def build(force=False, log_stream=None):
             shutil.rmtree(final)
         os.rename(tmp, final)
         return os.path.join(final, "rootfs")
+
+
+def repo_dir():
+    """The hosts' local package source of the cached image (.deb files and their Packages index)."""
+    return os.path.join(image_dir(), "repo")
+
+
+def _make_repo(downloaded, repo, log):
+    """A flat Debian repository (deb [trusted=yes] http://.../ ./): the .deb files apt-get download fetched,
+    indexed with dpkg-scanpackages."""
+    if shutil.which("dpkg-scanpackages") is None:
+        raise ImageError("dpkg-scanpackages is not installed: apt-get install dpkg-dev (scripts/apt-packages.txt)")
+    shutil.move(downloaded, repo)
+    with open(os.path.join(repo, "Packages"), "wb") as out:
+        log.write(b"$ dpkg-scanpackages . /dev/null\n")
+        proc = subprocess.run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=repo, stdout=out,
+                              stderr=log, check=False)
+    if proc.returncode != 0:
+        raise ImageError("dpkg-scanpackages exited {0}; see {1}".format(proc.returncode, log.name))
+    debs = [n for n in os.listdir(repo) if n.endswith(".deb")]
+    if len(debs) < len(REPO_PACKAGES):
+        raise ImageError("the fleet repository has {0} of {1} packages ({2})".format(
+            len(debs), len(REPO_PACKAGES), ", ".join(sorted(debs))))
 
 
 def _finish(root):

@@ -1,6 +1,11 @@
-"""ocsp.stapling.rollout over every host of the fleet by SSH (pipelining, forks = N): each stapleable vhost verified
-by our module and by curl --cert-status from the controller, vhosts without an OCSP URI left alone and reported, the
-per-vhost errors reported, and a converged re-run with changed=0 on every host and at most 5 module executions."""
+"""ocsp.stapling.rollout over every host of the fleet by SSH (pipelining, forks = N): stock hosts (sites enabled by
+a2ensite, default-ssl, a certbot live/ certificate, a 0640 root:ssl-cert site file, two nodes without our Python
+libraries, installed by the rollout from the fleet's package source); each stapleable vhost verified by our module
+and by curl --cert-status from the controller, vhosts without an OCSP URI left alone and reported, the per-vhost
+errors reported, the sites as a2query lists them, and a converged re-run with changed=0 on every host and at most 5
+module executions."""
+
+import os
 
 from fleet.testing import (config_digests, curl_cert_status, latest_summary, module_executions, recap, rollout_vars,
                            run_on_fleet)
@@ -19,6 +24,12 @@ def test_rollout_over_ssh_then_converged(fresh_fleet, tmp_path):
     fleet = fresh_fleet
     hosts = fleet.hosts
     no_uri_before = {}
+    installed = dict((h.name, h.exec(["dpkg-query", "-W", "-f", "${Status}", "python3-openssl"],
+                                     check=False).stdout.endswith("installed")) for h in hosts)
+    assert installed["h01"] is False and installed["h02"] is False and installed["h03"] is True, installed
+    sites_before = dict((h.name, sorted(h.exec(["a2query", "-s"]).stdout.split("\n"))) for h in hosts)
+    links_before = dict((h.name, sorted((n, os.readlink(h.path("etc/apache2/sites-enabled/" + n)))
+                                        for n in os.listdir(h.path("etc/apache2/sites-enabled")))) for h in hosts)
     for h in hosts:
         for site in h.record["sites"]:
             if site["vhost"] in ("good", "must_staple"):
@@ -46,6 +57,14 @@ def test_rollout_over_ssh_then_converged(fresh_fleet, tmp_path):
                 assert curl_cert_status(fleet, h, site["sni"])[0] != 0  # not stapled: curl refuses
         with open(h.path("etc/apache2/sites-available/no_uri.conf"), "rb") as f:
             assert f.read() == no_uri_before[h.name]  # left alone, byte for byte
+        # The operator's layout as Debian's tools see it: the same sites enabled, by the same links.
+        assert sorted(h.exec(["a2query", "-s"]).stdout.split("\n")) == sites_before[h.name]
+        assert sorted((n, os.readlink(h.path("etc/apache2/sites-enabled/" + n)))
+                      for n in os.listdir(h.path("etc/apache2/sites-enabled"))) == links_before[h.name]
+        st = os.stat(h.path("etc/apache2/sites-available/must_staple.conf"))
+        assert st.st_mode & 0o777 == 0o640 and st.st_gid != 0, h.name
+        # Installed where it was missing, from the fleet's package source (the rollout's preflight step).
+        assert h.exec(["dpkg-query", "-W", "-f", "${Status}", "python3-openssl"]).stdout.endswith("installed")
     assert summary["totals"]["changed"] == len(hosts)
 
     digests = config_digests(fleet)

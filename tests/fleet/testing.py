@@ -20,8 +20,13 @@ CA_FILE = "/etc/ssl/fleet/ca-bundle.pem"  # the lab PKI's CA bundle, deployed on
 STAPLE_TASK = "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)"
 
 
-def config_digests(fleet):
-    return dict((h.name, tree_digest(h.path("etc/apache2"))) for h in fleet.hosts)
+# Our snippet and its a2enconf link: what a rollback or state=absent keeps (the cache alone, inert) while the Apache
+# parent that started with the cache runs (issue 25).
+KEPT = ("conf-available/ocsp-stapling.conf", "conf-enabled/ocsp-stapling.conf")
+
+
+def config_digests(fleet, ignore=()):
+    return dict((h.name, tree_digest(h.path("etc/apache2"), ignore=ignore)) for h in fleet.hosts)
 
 
 def rollout_vars(tmp_path, **extra):

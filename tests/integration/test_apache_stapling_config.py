@@ -363,3 +363,33 @@ def test_a_macro_made_vhost_is_refused_with_its_macro_and_use_line(run_module, s
         assert f.read() == before
     ok, out = s.configtest()
     assert ok, out
+
+
+def test_two_instances_keep_their_own_journals(run_module, lab, tmp_path):
+    """Issue 22: one shared journal directory, two Apache instances. Committing B's changes with keep_journals: 1
+    prunes nothing of A's, and A's applied (never committed) journal, its only record of how to restore, survives."""
+    from lab import ApacheSandbox
+    journal = str(tmp_path / "journal")
+    a, b = ApacheSandbox(str(tmp_path / "a")), ApacheSandbox(str(tmp_path / "b"))
+    good = lab.pki.certs["good"]
+    for s in (a, b):
+        s.add_vhost("good", good.cert_path, good.key_path, chain_path=good.chain_path, server_name="good.lab.test")
+        s.journal = journal
+    a_applied = apply(run_module, a, plan(facts(run_module, a)), journal_dir=journal)
+    assert a_applied["transaction"], a_applied["_output"]
+    for stapling in ("on", "off", "on"):
+        b_applied = apply(run_module, b, plan(facts(run_module, b), {"good.lab.test": stapling}), journal_dir=journal,
+                          keep_journals=1)
+        assert b_applied["transaction"], b_applied["_output"]
+        committed = run_module(MODULE, {"server_root": b.confdir, "state": "committed", "journal_dir": journal,
+                                        "transaction": b_applied["transaction"], "keep_journals": 1})
+        assert not committed["failed"], committed["_output"]
+    left = sorted(os.listdir(journal))
+    assert a_applied["transaction"] in left and b_applied["transaction"] in left and len(left) == 2, left
+    # A's change is still A's to restore, byte for byte; B's journal is not A's.
+    restored = run_module(MODULE, {"server_root": a.confdir, "state": "restored", "journal_dir": journal,
+                                   "transaction": a_applied["transaction"]})
+    assert restored["changed"] and not restored["failed"], restored["_output"]
+    foreign = run_module(MODULE, {"server_root": a.confdir, "state": "restored", "journal_dir": journal,
+                                  "transaction": b_applied["transaction"]})
+    assert foreign["failed"] and "belongs to another Apache instance" in foreign["msg"], foreign["msg"]
