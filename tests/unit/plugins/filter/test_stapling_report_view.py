@@ -516,3 +516,92 @@ def test_host_facts_in_words():
     assert facts["OpenSSL"] == "mod_ssl links 3.0.19, CLI 3.0.19"
     h["reloads"][0]["downtime"] = "n/a"  # not a number: left out, not a traceback
     assert dict(host_view(stapling_report_view(doc), "localhost")["facts"])["reload"] == "restart"
+
+
+# --- outcomes, hazards, a kept cache, hostile names (issues 26 and 24 #9) ------------------------------------------
+
+def with_host(doc, name, **fields):
+    doc = copy.deepcopy(doc)
+    doc["hosts"]["localhost"].update(fields)
+    return doc
+
+
+@pytest.mark.parametrize("outcome", ["ok", "converged", "changed", "drift", "refused", "rolled_back", "failed",
+                                     "unreachable", "no_report"])
+def test_only_ok_converged_changed_leave_the_attention_list_empty(outcome):
+    doc = recorded("verify_lab")  # every staple valid: nothing else needs attention
+    word = outcome.replace("_", "-")
+    cause = None if outcome in ("ok", "converged", "changed") else {"code": "c", "msg": "why " + word,
+                                                                     "fix": "fix " + word}
+    doc = with_host(doc, "localhost", outcome=outcome, cause=cause, check_mode=outcome == "drift")
+    view = stapling_report_view(doc)
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    if cause is None:
+        assert view["attention"] == [] and 'id="nothing"' in html and "Nothing needs attention" in md
+    else:
+        assert [(r["host"], r["state"], r["reason"], r["fix"]) for r in view["attention"] if r["host_only"]] == [
+            ("localhost", outcome, "why " + word, "fix " + word)]
+        assert 'id="nothing"' not in html and "why " + word in html and "Fix: fix " + word in html
+        assert 'data-outcome="{0}"'.format(outcome) in html
+        assert "why " + word in md and "**Fix:** fix " + word in md
+
+
+def test_an_older_summary_gets_its_outcomes_decided_by_the_same_code():
+    view = stapling_report_view(recorded("rollout_fleet_before_outcome"))
+    assert dict((h["name"], h["outcome"]) for h in view["hosts"]) == {"web1": "converged", "web2": "rolled_back",
+                                                                      "web3": "no_report"}
+    web2 = host_view(view, "web2")
+    assert web2["cause"]["code"] == "verification_failed" and "second-issuer.lab.test" in web2["cause"]["msg"]
+
+
+def test_hazards_are_listed_with_file_and_line_in_both_formats():
+    hazard = {"code": "stapling_without_cache", "severity": "error", "file": "/etc/apache2/sites-enabled/good.conf",
+              "line": 7, "msg": "SSLUseStapling on for good.lab.test but no global SSLStaplingCache",
+              "fix": "add a global SSLStaplingCache"}
+    doc = with_host(recorded("verify_lab"), "localhost", hazards=[hazard])
+    view = stapling_report_view(doc)
+    row = [r for r in view["attention"] if r["state"] == "hazard"][0]
+    assert row["where"] == "/etc/apache2/sites-enabled/good.conf:7" and row["tone"] == "bad"
+    assert view["causes"][0]["words"].startswith("Apache will not start: SSLUseStapling without SSLStaplingCache")
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert 'data-hazard="stapling_without_cache"' in html and "(/etc/apache2/sites-enabled/good.conf:7)" in html
+    assert "| 🔴 hazard | `/etc/apache2/sites-enabled/good.conf:7` | SSLUseStapling on for good.lab.test" in md
+
+
+def test_a_kept_cache_is_informational_attention():
+    kept = {"reason": "a rollback", "parent_pid": 4242, "since": "2026-12-03T08:00:00Z"}
+    doc = with_host(recorded("rollout_lab"), "localhost", cache_kept=kept)
+    view = stapling_report_view(doc)
+    row = [r for r in view["attention"] if r["state"] == "cache_kept"][0]
+    assert row["tone"] == "info" and "removed by the next run after Apache restarts" in row["reason"]
+    assert host_view(view, "localhost")["outcome"] == "changed"  # not a failure
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert "cache kept" in md and "Apache parent PID 4242" in md and "(AH00820)" in html
+
+
+def test_long_fields_are_cut_in_both_formats():
+    """Issue 24 #9: a 2 MB vhost name came out whole."""
+    doc = recorded("rollout_lab")
+    doc["hosts"]["localhost"]["vhosts"][0]["server_name"] = "a" * (2 * 1024 * 1024)
+    doc["hosts"]["localhost"]["vhosts"][1]["reason"] = "r" * (2 * 1024 * 1024)
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert len(html) < 200000 and len(md) < 50000
+    assert "a" * 254 + u"\u2026" in html and "a" * 256 not in html
+    assert "`" + "a" * 254 + u"\u2026`" in md and "a" * 256 not in md
+    assert "r" * 401 not in md and u"r\u2026" in md and "r" * 2001 not in html and u"r\u2026" in html
+
+
+def test_names_that_look_like_urls_are_not_links_in_markdown():
+    """Issue 24 #9: GitHub links www.evil-login.example in plain text by itself."""
+    doc = recorded("rollout_fleet")
+    doc["hosts"]["www.evil-host.example"] = dict(doc["hosts"].pop("web2"), host="www.evil-host.example")
+    v = [x for x in doc["hosts"]["web1"]["vhosts"] if x["decision"] == "error"][0]
+    v["server_name"] = "www.evil-login.example"
+    v["reason"] = "see https://evil.example/login or mail admin@evil.example or www.evil-login.example|x"
+    md = stapling_report_render(doc, template=MD)
+    html = gfm(md)
+    assert "<a " not in html, [line for line in html.splitlines() if "<a " in line][:3]
+    assert "<code>www.evil-login.example</code>" in html and "<code>www.evil-host.example</code>" in html
+    assert "<code>https://evil.example/login</code>" in html and "<code>admin@evil.example</code>" in html
+    # the control: the same text without md_code / md_escape is linked by this renderer
+    assert '<a href="http://www.evil-login.example">' in gfm("| a |\n|---|\n| www.evil-login.example |")
