@@ -11,7 +11,7 @@ name: md_code
 short_description: A name for one cell of a Markdown table, shown literally as code (never a link)
 version_added: 1.1.0
 description:
-  - Puts any text (a host or vhost name, a path) in a GitHub-flavoured Markdown code span: shown exactly as it is,
+  - Puts any text (a host or vhost name, a path) in a GitHub-flavoured Markdown code span, shown exactly as it is,
     never interpreted as Markdown or HTML, and never turned into a link (GitHub links C(www.evil-login.example) in plain
     text by itself). The fence is longer than any run of backticks inside; C(|) is escaped so that it does not split
     the table cell; line breaks become spaces; V(null) or an empty text gives an empty cell.

@@ -41,7 +41,7 @@ options:
     elements: str
   last_results:
     description:
-      - For hosts without a report, the results the play registered for them (the role's module results): one that
+      - For hosts without a report, the results the play registered for them (the role's module results); one that
         says C(unreachable) makes the host C(unreachable), one that failed gives the message of a C(no_report).
     type: dict
     version_added: 1.1.0

@@ -69,15 +69,15 @@ options:
   cache_kept:
     description:
       - C({reason, parent_pid, since}) when the role kept its (inert) C(SSLStaplingCache) after a rollback or removal
-        until Apache's next restart, else V(null). Informational: it does not change the host's outcome.
+        until Apache's next restart, else V(null). Informational, it does not change the host's outcome.
     type: dict
     version_added: 1.1.0
   min_validity:
     description:
-      - A verified staple closer to its nextUpdate than this is marked C(expiring) (a warning, not a failure): seconds,
+      - A verified staple closer to its nextUpdate than this is marked C(expiring) (a warning, not a failure), in seconds
         or a share of the staple's validity (nextUpdate - thisUpdate) such as V(33%).
       - One third by default, the same as the fleet report's danger zone and mod_md's renewal window
-        (C(MDStaplingRenewWindow 33%)): a staple with less left has missed the point where it should have been
+        (C(MDStaplingRenewWindow 33%)); a staple with less left has missed the point where it should have been
         renewed.
     type: raw
     default: 33%

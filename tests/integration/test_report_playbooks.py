@@ -166,7 +166,8 @@ def test_report_playbook_renders_a_given_summary_next_to_it(tmp_path):
     assert sorted(os.listdir(str(src.parent))) == ["rollout-20261203T080533Z.html", "rollout-20261203T080533Z.json",
                                                    "rollout-20261203T080533Z.md"]
     assert totals_in_page(str(src.parent / "rollout-20261203T080533Z.html")) == {
-        "hosts": 3, "vhosts": 12, "verified": 3, "failing": 5, "not_stapleable": 2, "changed": 0, "rolled_back": 1}
+        "hosts": 3, "vhosts": 12, "verified": 3, "failing": 5, "not_stapleable": 2, "changed": 0, "rolled_back": 1,
+        "failed_hosts": 1}
     assert re.search(r"changed=0\s+unreachable=0\s+failed=0", out)
     rc, out = report_playbook("-e", "stapling_report_input=" + str(src), "-e", '{"stapling_report_formats": ["markdown"]}',
                               "-e", '{"stapling_report_names": ["again", "ticket"]}')
