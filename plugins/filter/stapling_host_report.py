@@ -146,7 +146,7 @@ def _staple_brief(result, min_validity):
 
 _NOT_CHECKED = {"checked": False, "present": None, "valid": None, "cert_status": None, "this_update": None,
                 "next_update": None, "age": None, "produced_at": None, "left": None, "expiring": None, "signer": None,
-               "last_error": None, "error_codes": []}
+                "last_error": None, "error_codes": []}
 
 
 def _stage(failure, config, reload, staples, egress):
@@ -174,7 +174,7 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
                                  "number of seconds or a share of the validity such as '33%', got {0!r}".format(
                                      min_validity))
     if errors is not None and not isinstance(errors, list):
-        raise AnsibleFilterError("stapling_host_report: errors must be a list of {code, msg}, got {0!r}".format(errors))
+        raise AnsibleFilterError("stapling_host_report: errors must be a list of {{code, msg}}, got {0!r}".format(errors))
     plan = plan or {}
     config = config if _ran(config) else None
     egress = egress if _ran(egress) else None

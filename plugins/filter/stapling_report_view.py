@@ -82,7 +82,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import (
-    GOOD, OUTCOMES, STAPLE_ERRORS, WORDS, decide, text)
+    GOOD, OUTCOMES, STAPLE_ERRORS, WORDS, decide, parse_time, text)
 
 SCHEMA_PREFIX = "ocsp.stapling/report/"
 
@@ -151,26 +151,7 @@ def _name(value):
     return text(value, NAME_MAX)
 
 
-def _parse_time(value):
-    if not isinstance(value, string_types) or not value:
-        return None
-    if len(value) == 20 and value[4] == "-" and value[10] == "T" and value[19] == "Z":  # what the modules write
-        try:
-            return datetime.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
-                                     int(value[14:16]), int(value[17:19]))
-        except ValueError:
-            pass
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1]
-    elif text.endswith("+00:00"):
-        text = text[:-6]
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+_parse_time = parse_time  # one reading of the modules' times, shared with the summary's filters
 
 
 def _seconds(delta):
@@ -513,8 +494,8 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
                                 "where": "{0}:{1}".format(_name(z.get("file")), _str(z.get("line"), 20))
                                 if z.get("file") else ""})
         kept = h.get("cache_kept") if isinstance(h.get("cache_kept"), dict) else None
-        cause_view = None if cause is None else {"code": _str(cause.get("code"), 60), "msg": _str(cause.get("msg")),
-                                                  "fix": _str(cause.get("fix"))}
+        cause_view = None if cause is None else {
+            "code": _str(cause.get("code"), 60), "msg": _str(cause.get("msg")), "fix": _str(cause.get("fix"))}
         hosts.append({
             "name": host, "status": status, "outcome": status, "status_words": words, "tone": tone, "rows": rows,
             "counts": counts, "vhosts": len(rows), "facts": _host_facts(h), "problems": problems,

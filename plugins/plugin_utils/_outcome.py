@@ -291,8 +291,8 @@ def decide(report):
 
 def unreachable_cause(msg=None):
     return {"code": "unreachable",
-            "msg": "Ansible could not reach the host{0}".format(": " + text(msg, 500) if msg and msg != "unreachable"
-                                                                 else ""),
+            "msg": "Ansible could not reach the host{0}".format(
+                ": " + text(msg, 500) if msg and msg != "unreachable" else ""),
             "fix": "check SSH and the network to the host, then run again (a change it held unconfirmed when the "
                    "connection dropped is verified and committed, or restored, by the next rollout)"}
 
@@ -348,6 +348,12 @@ def parse_time(value):
     import datetime
     if not isinstance(value, str) or not value:
         return None
+    if len(value) == 20 and value[4] == "-" and value[10] == "T" and value[19] == "Z":  # what the modules write
+        try:
+            return datetime.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                                     int(value[14:16]), int(value[17:19]))
+        except ValueError:
+            pass
     s = value.strip()
     if s.endswith("Z"):
         s = s[:-1]

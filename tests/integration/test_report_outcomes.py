@@ -20,24 +20,26 @@ every host whose outcome is not ok, converged or changed is under "needs attenti
 import json
 import os
 import re
-import socket
 import sys
 
 import pytest
 
 import ansible_runner
 from lab import Lab
-from test_report_browser import Dom, chromium, proxy, text  # noqa: F401 (proxy: a fixture)
+from test_report_playbooks import closed_port
+from test_report_browser import Dom, Proxy, chromium, text
 
 GOOD = ("ok", "converged", "changed")
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+@pytest.fixture
+def proxy():
+    """Records any request Chromium makes (test_report_browser.py): there must be none."""
+    p = Proxy()
+    try:
+        yield p
+    finally:
+        p.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ node_exporter (its textfile collector) on loopback."""
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import ansible_runner
+from lab.procs import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -126,14 +126,6 @@ def node_exporter_binary():
     subprocess.run(["dpkg-deb", "-x", os.path.join(cache, deb), os.path.join(cache, "root")], check=True, timeout=120)
     assert os.path.isfile(binary)
     return binary
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_render imp
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import (
     duration, freshness, stapling_report_view)
 
+
 def gfm(markdown):
     """HTML of GitHub-flavoured Markdown as GitHub renders it (cmark-gfm with its extensions: tables, autolinks,
     strikethrough), raw HTML passed through."""
@@ -178,8 +179,8 @@ def test_fleet_with_a_rolled_back_and_an_unreported_host():
         f[1].endswith("(restored by the rollback)") for f in facts if f[0] == "config")
     web3 = host_view(view, "web3")
     assert web3["rows"] == [] and web3["status_words"] == "unreachable"
-    assert [(p["host"], p["status_words"]) for p in view["host_problems"]] == [("web2", "rolled back"),
-                                                                                ("web3", "unreachable")]
+    assert [(p["host"], p["status_words"]) for p in view["host_problems"]] == [
+        ("web2", "rolled back"), ("web3", "unreachable")]
     assert view["host_problems"][1]["reason"].startswith("Ansible could not reach the host: ")
     assert [(a["host"], a["state"]) for a in view["attention"][:2]] == [("web2", "rolled_back"),
                                                                         ("web3", "unreachable")]  # hosts first
@@ -213,8 +214,8 @@ def test_every_host_status_and_vhost_state():
     for status in ("ok", "converged", "changed", "drift", "failed", "rolled_back", "refused"):
         h = copy.deepcopy(base)
         h["outcome"], h["host"] = status, "h-" + status
-        h["cause"] = None if status in ("ok", "converged", "changed") else {"code": "x", "msg": status + " because",
-                                                                             "fix": "do y"}
+        h["cause"] = None if status in ("ok", "converged", "changed") else {
+            "code": "x", "msg": status + " because", "fix": "do y"}
         h["check_mode"] = status == "drift"
         if status == "refused":  # refused before any change: nothing was verified
             for x in h["vhosts"]:
@@ -531,8 +532,8 @@ def with_host(doc, name, **fields):
 def test_only_ok_converged_changed_leave_the_attention_list_empty(outcome):
     doc = recorded("verify_lab")  # every staple valid: nothing else needs attention
     word = outcome.replace("_", "-")
-    cause = None if outcome in ("ok", "converged", "changed") else {"code": "c", "msg": "why " + word,
-                                                                     "fix": "fix " + word}
+    cause = None if outcome in ("ok", "converged", "changed") else {
+        "code": "c", "msg": "why " + word, "fix": "fix " + word}
     doc = with_host(doc, "localhost", outcome=outcome, cause=cause, check_mode=outcome == "drift")
     view = stapling_report_view(doc)
     html, md = stapling_report_render(doc, template=[HTML, MD])

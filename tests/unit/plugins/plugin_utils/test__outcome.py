@@ -164,9 +164,9 @@ def test_verification_only(lab):
     target = {"host": "127.0.0.1", "port": 443, "sni": "www.example.org"}
     ok = stapling_host_report(lab["apache_info"], staples={"results": [staple(target)]})
     assert ok["outcome"] == "ok" and ok["state"] is None
-    failed = stapling_host_report(lab["apache_info"], staples={"failed": True,
-                                                              "results": [staple(target, valid=False)]},
-                                  failure={"task": "verify", "msg": "1 of 1 targets do not staple"})
+    failed = stapling_host_report(
+        lab["apache_info"], staples={"failed": True, "results": [staple(target, valid=False)]},
+        failure={"task": "verify", "msg": "1 of 1 targets do not staple"})
     assert failed["outcome"] == "failed" and failed["cause"]["code"] == "verification_failed"
     assert failed["cause"]["msg"] == "1 target(s) without a valid staple: www.example.org (no_staple)"
     empty = stapling_host_report(lab["apache_info"], failure={"task": "verify", "code": "nothing_to_verify",
