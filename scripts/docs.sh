@@ -25,7 +25,8 @@ antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error --de
   --project ocsp.stapling --title "ocsp.stapling collection" --html-short-title ocsp.stapling ocsp.stapling >/dev/null
 
 # Offline: Sphinx must fetch no intersphinx inventory. The generated pages link to a few labels of the Ansible
-# documentation (common return values, configuration settings, the ansible.builtin modules our docs name with M());
+# documentation (common return values, configuration settings, action plugins, the ansible.builtin modules our docs
+# name with M());
 # a small local inventory resolves them to their pages on docs.ansible.com, so the links stay right and nothing is
 # downloaded. A new M(ansible.builtin.X) in our docs needs its line here (the build fails on the undefined label).
 "$VENV/bin/python" - "$DEST/ansible_devel.inv" <<'PY'
@@ -34,6 +35,8 @@ entries = [
     ("common_return_values", "reference_appendices/common_return_values.html#common-return-values", "Return Values"),
     ("ansible_configuration_settings", "reference_appendices/config.html#ansible-configuration-settings",
      "Ansible Configuration Settings"),
+    # the note on a module that is an action plugin (ocsp_staple_metrics)
+    ("action_plugins", "plugins/action.html#action-plugins", "Action plugins"),
 ] + [
     ("ansible_collections.ansible.builtin.{0}_module".format(m),
      "collections/ansible/builtin/{0}_module.html#ansible-collections-ansible-builtin-{0}-module".format(m),

@@ -3,7 +3,7 @@
 Run:  .venv/ansible-2.19/bin/python benchmarks/report/run.py [--hosts N] [--vhosts N] [--no-compare] [--no-browser]
 Writes benchmarks/report/results.md and prints it.
 
-The summary is made of recorded lab summaries (benchmarks/report/fleet.py: hosts ok, rolled back and without report,
+The summary is made of recorded lab summaries (benchmarks/report/large_summary.py: hosts converged, rolled back and unreachable,
 some staples in the danger zone or expired). Measured:
 - the render itself: the filter ocsp.stapling.stapling_report_render over the JSON text with both shipped templates
   (JSON parse, the view, the HTML page, the Markdown), in this process, cold (templates compiled) and warm, wall and
@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 
 from common import write_table  # noqa: E402  (puts tests/ on sys.path)
 import collection_path  # noqa: E402
-from fleet import fleet  # noqa: E402
+from large_summary import fleet  # noqa: E402  (not "fleet": tests/fleet, on sys.path, would shadow it)
 
 TEMPLATES = [os.path.join(REPO, "roles", "stapling_report", "templates", "report.html.j2"),
              os.path.join(REPO, "roles", "stapling_report", "templates", "report.md.j2")]

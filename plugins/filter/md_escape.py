@@ -15,6 +15,8 @@ description:
     What Markdown or HTML would interpret is backslash-escaped (CommonMark renders a backslash-escaped ASCII
     punctuation character as itself), so C(<script>) shows as text and C(|) does not split the cell; line breaks
     become spaces; V(null) becomes an empty cell.
+  - What GitHub would turn into a link by itself (C(www.) names, C(http://), C(https://), C(ftp://) URLs, e-mail
+    addresses) is shown as a code span instead, never as a link (C(ocsp.stapling.md_code) for whole names).
   - Used by the Markdown report of the role C(ocsp.stapling.stapling_report).
 options:
   _input:
@@ -48,16 +50,41 @@ from ansible.module_utils.six import string_types
 # occur inside a cell.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 _SPACE = re.compile(r"\s+")
+_BACKTICKS = re.compile(r"`+")
+# What the GFM autolink extension links without any markup: www. names, http(s)/ftp URLs, e-mail addresses.
+_AUTOLINK = re.compile(r"(?i)(?:\b(?:https?://|ftp://|www\.)[^\s]*|[a-z0-9._+-]+@[a-z0-9_-]+(?:\.[a-z0-9_-]+)+)")
 
 
-def md_escape(value, max_length=0):
+def _text(value, max_length):
     if value is None:
         return ""
     text = value if isinstance(value, string_types) else str(value)
     text = _SPACE.sub(" ", text).strip()
     if max_length and len(text) > int(max_length):
         text = text[:max(1, int(max_length) - 1)].rstrip() + u"\u2026"
-    return _SPECIAL.sub(r"\\\1", text)
+    return text
+
+
+def code_span(text):
+    """``text`` (one line) as a GFM code span for a table cell: literal, never a link or markup. The fence is one
+    backtick longer than the longest run inside; ``|`` is escaped (GFM's tables honour ``\\|`` inside code)."""
+    if not text:
+        return ""
+    runs = [len(m) for m in _BACKTICKS.findall(text)]
+    fence = "`" * ((max(runs) if runs else 0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return "{0}{1}{2}{1}{0}".format(fence, pad, text.replace("|", "\\|"))
+
+
+def md_escape(value, max_length=0):
+    text = _text(value, max_length)
+    out, end = [], 0
+    for m in _AUTOLINK.finditer(text):
+        out.append(_SPECIAL.sub(r"\\\1", text[end:m.start()]))
+        out.append(code_span(m.group(0)))
+        end = m.end()
+    out.append(_SPECIAL.sub(r"\\\1", text[end:]))
+    return "".join(out)
 
 
 class FilterModule(object):

@@ -49,9 +49,40 @@ options:
     type: bool
     default: false
   restore:
-    description: The registered result of the rollback's M(ocsp.stapling.apache_stapling_config) with C(state=restored),
-      or V(null).
+    description:
+      - The registered result of M(ocsp.stapling.apache_stapling_config) with O(ocsp.stapling.apache_stapling_config#module:state=restored)
+        (the rollback), or V(null). The files it put back are reported as restored.
     type: dict
+    version_added: 1.1.0
+  rollback_reload:
+    description:
+      - The registered result of M(ocsp.stapling.apache_reload) after the rollback, or V(null). The report's C(reload)
+        and C(downtime) are those of the reload that happened last; C(reloads) lists both.
+    type: dict
+    version_added: 1.1.0
+  errors:
+    description:
+      - Host-level refusals found before the plan (e.g. a preflight check), each C({code, msg}); listed before the plan's.
+    type: list
+    elements: dict
+    version_added: 1.1.0
+  cache_kept:
+    description:
+      - C({reason, parent_pid, since}) when the role kept its (inert) C(SSLStaplingCache) after a rollback or removal
+        until Apache's next restart, else V(null). Informational, it does not change the host's outcome.
+      - When not given, read from O(config) and O(restore) (M(ocsp.stapling.apache_stapling_config)'s C(cache_kept),
+        C(cache_kept_reason), C(cache_kept_parent)), as the last of them left it.
+    type: dict
+    version_added: 1.1.0
+  min_validity:
+    description:
+      - A verified staple closer to its nextUpdate than this is marked C(expiring) (a warning, not a failure), in seconds
+        or a share of the staple's validity (nextUpdate - thisUpdate) such as V(33%).
+      - One third by default, the same as the fleet report's danger zone and mod_md's renewal window
+        (C(MDStaplingRenewWindow 33%)); a staple with less left has missed the point where it should have been
+        renewed.
+    type: raw
+    default: 33%
     version_added: 1.1.0
 """
 
@@ -63,11 +94,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The host's report; see C(docs/report-schema.md) (C(host) object).
+  description:
+    - The host's report; see C(docs/report-schema.md) (C(host) object). Its C(outcome) (C(changed), C(converged),
+      C(ok), C(drift), C(refused), C(rolled_back), C(failed)) and C(cause) (C({code, msg, fix})) are decided here,
+      once; C(status) is derived from it.
   type: dict
 """
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import (
+    STATUS_OF, decide, epoch, hazards, margin_seconds)
 
 
 def _get(d, *keys):
@@ -83,8 +120,15 @@ def _ran(result):
     return isinstance(result, dict) and not result.get("skipped")
 
 
-def _staple_brief(result):
+def _staple_brief(result, min_validity):
     errors = result.get("errors") or []
+    left = expiring = None
+    this_update, next_update, age = epoch(result.get("this_update")), epoch(result.get("next_update")), result.get("age")
+    if this_update is not None and next_update is not None and isinstance(age, (int, float)) \
+            and not isinstance(age, bool):
+        left = round(next_update - (this_update + age), 3)
+        if result.get("valid"):
+            expiring = left < margin_seconds(min_validity, next_update - this_update)
     return {
         "checked": True,
         "present": bool(result.get("stapled")),
@@ -93,6 +137,9 @@ def _staple_brief(result):
         "this_update": result.get("this_update"),
         "next_update": result.get("next_update"),
         "age": result.get("age"),
+        "produced_at": result.get("produced_at"),
+        "left": left,
+        "expiring": expiring,
         "signer": result.get("signer"),
         "last_error": (errors[-1].get("msg") or errors[-1].get("code")) if errors else None,
         "error_codes": sorted(set(e.get("code") for e in errors if e.get("code"))),
@@ -100,7 +147,20 @@ def _staple_brief(result):
 
 
 _NOT_CHECKED = {"checked": False, "present": None, "valid": None, "cert_status": None, "this_update": None,
-                "next_update": None, "age": None, "signer": None, "last_error": None, "error_codes": []}
+                "next_update": None, "age": None, "produced_at": None, "left": None, "expiring": None, "signer": None,
+                "last_error": None, "error_codes": []}
+
+
+def _stage(failure, config, reload, staples, egress):
+    """Which step failed: the plan's gate and the preflight say so themselves; else the first registered result that
+    failed, in the order the role runs them."""
+    task = failure.get("task")
+    if task in ("plan", "preflight", "verify"):
+        return task
+    for stage, result in (("egress", egress), ("configure", config), ("reload", reload), ("verify", staples)):
+        if isinstance(result, dict) and result.get("failed"):
+            return stage
+    return "other"
 
 
 def _cache_kept(*results):
@@ -115,16 +175,27 @@ def _cache_kept(*results):
 
 
 def stapling_host_report(apache_info, plan=None, config=None, egress=None, reload=None, staples=None,
-                         rolled_back=False, failure=None, check_mode=False, restore=None):
+                         rolled_back=False, failure=None, check_mode=False, restore=None, rollback_reload=None,
+                         errors=None, cache_kept=None, min_validity="33%"):
     if not isinstance(apache_info, dict):
         raise AnsibleFilterError("stapling_host_report: the input must be the registered result of "
                                  "ocsp.stapling.apache_info")
+    try:
+        margin_seconds(min_validity, 3600)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("stapling_host_report: min_validity (ocsp_stapling_verify_min_validity) must be a "
+                                 "number of seconds or a share of the validity such as '33%', got {0!r}".format(
+                                     min_validity))
+    if errors is not None and not isinstance(errors, list):
+        raise AnsibleFilterError("stapling_host_report: errors must be a list of {{code, msg}}, got {0!r}".format(errors))
     plan = plan or {}
-    cache_kept = _cache_kept(config, restore)
+    cache_kept = cache_kept if isinstance(cache_kept, dict) else _cache_kept(config, restore)
     config = config if _ran(config) else None
     egress = egress if _ran(egress) else None
     reload = reload if _ran(reload) else None
     staples = staples if _ran(staples) else None
+    restore = restore if _ran(restore) else None
+    rollback_reload = rollback_reload if _ran(rollback_reload) else None
     by_target = {}
     for r in (staples or {}).get("results") or []:
         by_target[(r.get("host"), r.get("port"), r.get("sni"))] = r
@@ -164,7 +235,7 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
                 "must_staple": bool(d.get("must_staple")),
                 "issuer_found": cert.get("issuer_found"),
             },
-            "staple": _staple_brief(results[0]) if results else dict(_NOT_CHECKED),
+            "staple": _staple_brief(results[0], min_validity) if results else dict(_NOT_CHECKED),
         })
     if not plan.get("decisions"):
         # Verification only (the playbook ocsp.stapling.verify): one entry per target checked.
@@ -180,18 +251,30 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
                                 "ocsp_uri_present": bool(cert.get("ocsp_uris")) if cert else None,
                                 "ocsp_uris": cert.get("ocsp_uris") or [], "must_staple": bool(r.get("must_staple")),
                                 "issuer_found": None},
-                "staple": _staple_brief(r),
+                "staple": _staple_brief(r, min_validity),
             })
     # An adopted change (an earlier run's, never confirmed) is reloaded and verified now: this run changes the host.
     changed = bool(config and (config.get("changed") or config.get("adopted"))) or bool(egress and egress.get("changed"))
-    failed = failure is not None
-    if failed:
-        status = "rolled_back" if rolled_back else "failed"
-    else:
-        status = ("drift" if changed else "ok") if check_mode else ("changed" if changed else "ok")
-    return {
+    if failure is not None:
+        failure = dict(failure)
+        failure["stage"] = _stage(failure, config, reload, staples, egress)
+    # What happened last is what the host runs now: a rolled-back change is shown as restored, and the reload shown is
+    # the rollback's when there was one.
+    reloads = [dict(phase=phase, mode=r.get("mode"), downtime=r.get("downtime"))
+               for phase, r in (("change", reload), ("rollback", rollback_reload)) if r is not None]
+    last = reloads[-1] if reloads else None
+    restored_paths = set(f.get("path") for f in (restore or {}).get("files") or [])
+    files = []
+    for f in (config or {}).get("files") or []:
+        files.append(dict(f, restored=bool(rolled_back) and (not restore or f.get("path") in restored_paths
+                                                             or not restored_paths)))
+    for v in vhosts:
+        v["restored"] = bool(rolled_back) and v["changed"]
+    report = {
         "host": None,  # filled by the fleet report from the inventory name
-        "status": status,
+        "status": None,
+        "outcome": None,
+        "cause": None,
         "check_mode": bool(check_mode),
         "state": plan.get("state"),
         "apache": {
@@ -210,11 +293,13 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
         "changed": changed,
         "drift": changed if check_mode else None,
         "transaction": (config or {}).get("transaction"),
-        "reload": (reload or {}).get("mode") or ("none" if config else None),
+        "reload": last["mode"] if last else ("none" if config else None),
         "reload_needed": (config or {}).get("reload"),
-        "downtime": (reload or {}).get("downtime"),
-        "config_files": (config or {}).get("files") or [],
+        "downtime": last["downtime"] if last else None,
+        "reloads": reloads,
+        "config_files": files,
         "config_problems": (config or {}).get("problems") or [],
+        "hazards": [],
         "firewall": None if egress is None else {
             "backend": egress.get("backend"),
             "rules": egress.get("rules") or [],
@@ -225,11 +310,16 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
         "rolled_back": bool(rolled_back),
         "cache_kept": cache_kept,
         "failure": failure,
-        "errors": plan.get("errors") or [],
+        "errors": list(errors or []) + list(plan.get("errors") or []),
         "warnings": plan.get("warnings") or [],
         "summary": plan.get("summary") or {},
         "vhosts": vhosts,
     }
+    outcome, cause = decide(report)
+    report.update(outcome=outcome, cause=cause, status=STATUS_OF[outcome])
+    report["hazards"] = hazards(list(apache_info.get("problems") or []) + list(report["config_problems"]),
+                                outcome=outcome, state=plan.get("state"), cause=cause)
+    return report
 
 
 class FilterModule(object):

@@ -19,7 +19,8 @@ description:
     templating ignores C({% autoescape %})), undefined names fail, and a fleet of 1,000 hosts with 5 vhosts each
     renders in about half a second of CPU (through M(ansible.builtin.template), whose templating wraps every value
     access, the same page took many times longer with ansible-core 2.19; see C(benchmarks/report/results.md)).
-  - Filters available in the template besides Jinja2's own are C(ocsp.stapling.md_escape) and C(ocsp.stapling.duration).
+  - Filters available in the template besides Jinja2's own are C(ocsp.stapling.md_escape), C(ocsp.stapling.md_code)
+    and C(ocsp.stapling.duration).
 options:
   _input:
     description:
@@ -81,6 +82,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.unsafe_proxy import wrap_var
 
+from ansible_collections.ocsp.stapling.plugins.filter.md_code import md_code
 from ansible_collections.ocsp.stapling.plugins.filter.md_escape import md_escape
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import duration, stapling_report_view
 
@@ -103,6 +105,7 @@ def _environment(directory):
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=_autoescape,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
         env.filters["ocsp.stapling.md_escape"] = md_escape
+        env.filters["ocsp.stapling.md_code"] = md_code
         env.filters["ocsp.stapling.duration"] = duration
         _ENVIRONMENTS[directory] = env
     return env

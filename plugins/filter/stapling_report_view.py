@@ -81,6 +81,9 @@ import json
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import (
+    GOOD, OUTCOMES, STAPLE_ERRORS, WORDS, decide, parse_time, text)
+
 SCHEMA_PREFIX = "ocsp.stapling/report/"
 
 # vhost state -> (words, colour)
@@ -98,49 +101,12 @@ STATES = {
 STATE_ORDER = ("failing", "expiring", "drift", "pending", "rolled_back", "verified", "not_stapleable", "removed",
                "excluded")
 
-# host status -> (words, colour)
-HOST_STATUSES = {
-    "failed": ("failed", "bad"),
-    "rolled_back": ("rolled back", "bad"),
-    "unreachable": ("unreachable", "bad"),
-    "no_report": ("no report", "bad"),
-    "drift": ("drift", "warn"),
-    "changed": ("changed", "ok"),
-    "ok": ("ok", "ok"),
-}
-HOST_ORDER = ("failed", "rolled_back", "unreachable", "no_report", "drift", "changed", "ok")
+# host outcome -> (words, colour): decided in the summary (plugins/plugin_utils/_outcome.py), shown as it is
+HOST_STATUSES = WORDS
+HOST_ORDER = OUTCOMES
 TONE_RANK = {"bad": 0, "warn": 1, "info": 2, "ok": 3, "muted": 4}
-
-# Staple verification error codes (ocsp.stapling.ocsp_staple_info and the validator) in words, with the next step.
-STAPLE_ERRORS = {
-    "no_staple": "no staple: Apache sent no OCSP response (is the responder reachable from the web server? "
-                 "egress, proxy, error log AH01974/AH01941)",
-    "must_staple_unsatisfied": "must-staple certificate served without a valid staple: clients that enforce it "
-                               "refuse the site",
-    "revoked": "the stapled response says the certificate is revoked: replace the certificate",
-    "unknown": "the responder does not know this certificate (status unknown): wrong responder or issuer",
-    "expired": "the stapled response has expired (nextUpdate passed): Apache or the responder is not refreshing it",
-    "too_old": "the stapled response is older than allowed (max_age)",
-    "not_yet_valid": "the stapled response is not valid yet (thisUpdate in the future): check the clocks",
-    "signature_invalid": "the stapled response's signature does not verify: a wrong or rogue responder key",
-    "signer_not_authorized": "the stapled response is signed by a certificate the issuer did not authorize for "
-                             "OCSP signing",
-    "wrong_certificate": "the stapled response is for another certificate (CertID does not match)",
-    "unsuccessful": "the responder answered with an error status (e.g. tryLater) and Apache stapled it",
-    "not_ocsp": "what Apache stapled is not an OCSP response",
-    "malformed": "the stapled response does not decode",
-    "unsupported_algorithm": "the stapled response uses an algorithm the verifier cannot check",
-    "unsupported_critical_extension": "the stapled response carries an unknown critical extension",
-    "no_issuer": "the issuer certificate was neither sent by the server nor in the CA file: the staple cannot be "
-                 "checked (serve the chain, or set the CA file)",
-    "no_certificate": "the server presented no certificate",
-    "unreadable_certificate": "the served certificate cannot be read",
-    "connection_refused": "connection refused: nothing listens on this address and port",
-    "connection_failed": "the connection failed",
-    "timeout": "the handshake timed out",
-    "tls_error": "the TLS handshake failed",
-    "not_tls": "the port does not speak TLS",
-}
+NAME_MAX = 255  # a host, vhost or file name longer than this is cut (with an ellipsis) in both formats
+TEXT_MAX = 2000  # any other text from a host
 
 # What needs attention, grouped by cause (a large fleet's summary): cause key -> words.
 CAUSES = {
@@ -162,47 +128,30 @@ CAUSES = {
     "unsuccessful": "responder error stapled (e.g. tryLater)",
     "drift": "must-staple served without a staple (a rollout would add it)",
     "pending": "must-staple, staple not verified",
-    "host_no_report": "host failed or was unreachable before reporting",
-    "host_unreachable": "host unreachable",
-    "host_failed_early": "host failed",
+    "outcome_failed": "host failed",
+    "outcome_rolled_back": "host rolled back (the change was undone)",
+    "outcome_refused": "host refused before any change",
+    "outcome_unreachable": "host unreachable",
+    "outcome_no_report": "host failed or was not run before reporting",
+    "outcome_drift": "host would change (drift)",
+    "hazard_stapling_without_cache": "Apache will not start: SSLUseStapling without SSLStaplingCache (AH01958)",
+    "hazard_cache_in_vhost": "Apache will not start: SSLStaplingCache inside a vhost (AH00526)",
+    "hazard_cache_module_missing": "Apache will not start: the stapling cache's socache module is not loaded",
+    "hazard_missing_file": "Apache will not start: a file it needs is missing",
+    "hazard_configtest_failed": "Apache refuses its configuration (configtest)",
+    "cache_kept": "stapling cache kept until Apache's next restart (informational)",
 }
 
-HOST_FAILURE_WORDS = {
-    "no_report": "no report: the host failed or was unreachable before the role could report",
-    "unreachable": "unreachable: Ansible could not connect to the host",
-}
+
+def _str(value, limit=TEXT_MAX):
+    return text(value, limit)
 
 
-def _str(value):
-    if value is None:
-        return ""
-    if isinstance(value, string_types):
-        return value
-    if isinstance(value, (list, tuple)):
-        return "; ".join(_str(v) for v in value)
-    return str(value)
+def _name(value):
+    return text(value, NAME_MAX)
 
 
-def _parse_time(value):
-    if not isinstance(value, string_types) or not value:
-        return None
-    if len(value) == 20 and value[4] == "-" and value[10] == "T" and value[19] == "Z":  # what the modules write
-        try:
-            return datetime.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
-                                     int(value[14:16]), int(value[17:19]))
-        except ValueError:
-            pass
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1]
-    elif text.endswith("+00:00"):
-        text = text[:-6]
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+_parse_time = parse_time  # one reading of the modules' times, shared with the summary's filters
 
 
 def _seconds(delta):
@@ -294,7 +243,9 @@ def classify(host, vhost, generated, danger_fraction):
     staple = vhost.get("staple") or {}
     decision = vhost.get("decision")
     fresh = freshness(staple, generated, danger_fraction) if staple.get("present") else None
-    status = host.get("status")
+    if fresh is not None and isinstance(staple.get("expiring"), bool):
+        fresh["danger"] = staple["expiring"]  # decided in the summary with the run's min_validity
+    outcome = host.get("outcome") or decide(host)[0]
     check_mode = bool(host.get("check_mode"))
     if decision in ("excluded", "not_selected"):
         return "excluded", _str(vhost.get("reason")) or "not selected for stapling", fresh
@@ -309,7 +260,7 @@ def classify(host, vhost, generated, danger_fraction):
             _str(vhost.get("action_reason")) or "see the host's problems"), fresh
     if staple.get("checked"):
         if staple.get("valid"):
-            if status == "rolled_back":
+            if outcome == "rolled_back":
                 return "rolled_back", "staple verified, then the host was rolled back (another check failed): " \
                                       "not stapled now", fresh
             words = _verified_words(staple, fresh)
@@ -322,11 +273,13 @@ def classify(host, vhost, generated, danger_fraction):
         return "failing", _staple_words(staple), fresh
     if check_mode and vhost.get("changed"):
         return "drift", "a rollout would staple it (not verified in this check)", fresh
-    if status == "rolled_back":
+    if outcome == "rolled_back":
         return "rolled_back", "the host was rolled back before this vhost was verified: not stapled now", fresh
-    if status in ("failed", "no_report", "unreachable"):
+    if outcome == "refused":
+        return "failing", "not stapled: the host was refused before any change (see the host)", fresh
+    if outcome in ("failed", "no_report", "unreachable"):
         failure = host.get("failure") or {}
-        return "failing", "not stapled: the host failed ({0})".format(_str(failure.get("msg")) or status), fresh
+        return "failing", "not stapled: the host failed ({0})".format(_str(failure.get("msg"), 300) or outcome), fresh
     return "pending", "planned for stapling, not verified in this run (apache_stapling_verify off?)", fresh
 
 
@@ -343,11 +296,15 @@ def _host_facts(h):
     if h.get("engine"):
         facts.append(("engine", "{0} ({1})".format(h.get("engine"), _str(h.get("engine_reason")))
                       if h.get("engine_reason") else _str(h.get("engine"))))
-    if h.get("reload"):
-        words = _str(h.get("reload"))
-        if isinstance(h.get("downtime"), (int, float)) and not isinstance(h.get("downtime"), bool):
-            words += ", {0:.2f} s without service".format(h.get("downtime"))
-        facts.append(("reload", words))
+    reloads = [r for r in h.get("reloads") or [] if isinstance(r, dict)]
+    if not reloads and h.get("reload"):
+        reloads = [{"phase": None, "mode": h.get("reload"), "downtime": h.get("downtime")}]
+    for r in reloads:
+        words = _str(r.get("mode"))
+        if isinstance(r.get("downtime"), (int, float)) and not isinstance(r.get("downtime"), bool):
+            words += ", {0:.2f} s without service".format(r.get("downtime"))
+        facts.append(("reload" if not r.get("phase") or r.get("phase") == "change" and len(reloads) == 1
+                      else "reload ({0})".format(_str(r.get("phase"), 20)), words))
     if h.get("transaction"):
         facts.append(("transaction", _str(h.get("transaction"))))
     fw = h.get("firewall")
@@ -356,22 +313,31 @@ def _host_facts(h):
             fw.get("backend") or "?", len(fw.get("rules") or []), len(fw.get("added") or []),
             len(fw.get("removed") or []), ", persisted" if fw.get("persisted") else "")))
     for f in h.get("config_files") or []:
-        facts.append(("config", "{0} {1}".format(_str(f.get("action")), _str(f.get("path")))))
+        if isinstance(f, dict):
+            facts.append(("config", "{0} {1}{2}".format(
+                _str(f.get("action"), 20), _name(f.get("path")),
+                " (restored by the rollback)" if f.get("restored") else "")))
+    kept = h.get("cache_kept")
+    if isinstance(kept, dict):
+        facts.append(("cache kept", _cache_kept_words(kept)))
     return facts
+
+
+def _cache_kept_words(kept):
+    return ("our SSLStaplingCache is kept, inert, after {0} since {1} (Apache parent PID {2}): removing it under a "
+            "running server that has stapled would kill it (AH00820); removed by the next run after Apache "
+            "restarts".format(_str(kept.get("reason"), 300) or "a rollback", _str(kept.get("since"), 40) or "?",
+                              _str(kept.get("parent_pid"), 20) or "?"))
 
 
 def _problems(h):
     out = []
     failure = h.get("failure")
-    if isinstance(failure, dict) and (failure.get("msg") or failure.get("task")):
-        status = h.get("status")
-        if status in HOST_FAILURE_WORDS and not failure.get("task"):
-            out.append(HOST_FAILURE_WORDS[status])
-        else:
-            task = _str(failure.get("task"))
-            out.append("{0}{1}".format(_str(failure.get("msg")) or "failed", " (task: {0})".format(task) if task else ""))
-        for line in failure.get("log") or []:
-            out.append("log: {0}".format(_str(line)))
+    if isinstance(failure, dict) and (failure.get("msg") or failure.get("task")) and failure.get("task"):
+        task = _str(failure.get("task"), 300)
+        out.append("{0}{1}".format(_str(failure.get("msg")) or "failed", " (task: {0})".format(task) if task else ""))
+        for line in (failure.get("log") or [])[:40]:
+            out.append("log: {0}".format(_str(line, 500)))
     for e in h.get("errors") or []:
         if isinstance(e, dict):
             out.append("{0}: {1}".format(_str(e.get("code")), _str(e.get("msg"))))
@@ -463,8 +429,13 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
         h = summary["hosts"][name]
         if not isinstance(h, dict):
             h = {"status": "no_report", "vhosts": [], "failure": {"task": None, "msg": None}}
-        host = _str(h.get("host")) or _str(name)
-        status = h.get("status") if h.get("status") in HOST_STATUSES else "no_report"
+        host = _name(h.get("host")) or _name(name)
+        # The outcome was decided once, in the summary; a summary written before that field existed is decided here
+        # by the same code.
+        status, cause = h.get("outcome"), h.get("cause")
+        if status not in HOST_STATUSES:
+            status, cause = decide(h)
+        cause = cause if isinstance(cause, dict) else None
         statuses[status] += 1
         check_mode_hosts += 1 if h.get("check_mode") else 0
         rows = []
@@ -472,23 +443,24 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
         for v in h.get("vhosts") or []:
             if not isinstance(v, dict):
                 continue
-            state, reason, fresh = classify(h, v, generated, danger_fraction)
+            state, reason, fresh = classify(dict(h, outcome=status), v, generated, danger_fraction)
             cert = v.get("certificate") or {}
             staple = v.get("staple") or {}
             words, tone = STATES[state]
             row = {
-                "host": host, "vhost": _str(v.get("server_name")) or "(no name)", "host_only": False,
-                "aliases": ", ".join(_str(a) for a in v.get("server_aliases") or []),
-                "addresses": ", ".join(_str(a) for a in v.get("addresses") or []),
-                "where": "{0}:{1}".format(_str(v.get("file")), v.get("line")) if v.get("file") else "",
+                "host": host, "vhost": _name(v.get("server_name")) or "(no name)", "host_only": False,
+                "aliases": _name(", ".join(_str(a) for a in v.get("server_aliases") or [])),
+                "addresses": _name(", ".join(_str(a) for a in v.get("addresses") or [])),
+                "where": "{0}:{1}".format(_name(v.get("file")), _str(v.get("line"), 20)) if v.get("file") else "",
                 "state": state, "state_words": words, "tone": tone, "rank": STATE_ORDER.index(state),
-                "reason": reason, "decision": _str(v.get("decision")),
-                "action": _str(v.get("action")) if v.get("action") not in (None, "unchanged") else "",
+                "reason": reason, "fix": "", "decision": _str(v.get("decision"), 40),
+                "action": (_str(v.get("action"), 40) + (", restored" if v.get("restored") else ""))
+                if v.get("action") not in (None, "unchanged") else "",
                 "changed": bool(v.get("changed")),
                 "must_staple": bool(cert.get("must_staple")),
-                "subject": _str(cert.get("subject")), "serial": _str(cert.get("serial")),
-                "not_after": _str(cert.get("not_after")), "cert_path": _str(cert.get("path")),
-                "ocsp_uris": ", ".join(_str(u) for u in cert.get("ocsp_uris") or []),
+                "subject": _name(cert.get("subject")), "serial": _name(cert.get("serial")),
+                "not_after": _str(cert.get("not_after"), 40), "cert_path": _name(cert.get("path")),
+                "ocsp_uris": _name(", ".join(_str(u) for u in cert.get("ocsp_uris") or [])),
                 "ocsp_uri_present": cert.get("ocsp_uri_present"),
                 "staple_words": (fresh["words"] if fresh else ("no staple" if staple.get("checked") and
                                                                not staple.get("present") else
@@ -514,22 +486,48 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
         if tone == "ok" and (counts["failing"] or counts["expiring"]):
             tone = "warn"
         problems = _problems(h)
+        hazards = []
+        for z in h.get("hazards") or []:
+            if isinstance(z, dict):
+                hazards.append({"code": _str(z.get("code"), 60), "severity": _str(z.get("severity"), 20),
+                                "msg": _str(z.get("msg")), "fix": _str(z.get("fix")),
+                                "where": "{0}:{1}".format(_name(z.get("file")), _str(z.get("line"), 20))
+                                if z.get("file") else ""})
+        kept = h.get("cache_kept") if isinstance(h.get("cache_kept"), dict) else None
+        cause_view = None if cause is None else {
+            "code": _str(cause.get("code"), 60), "msg": _str(cause.get("msg")), "fix": _str(cause.get("fix"))}
         hosts.append({
-            "name": host, "status": status, "status_words": words, "tone": tone, "rows": rows, "counts": counts,
-            "vhosts": len(rows), "facts": _host_facts(h), "problems": problems,
-            "problem": problems[0] if problems and tone == "bad" else "",
-            "warnings": [_str(w) for w in h.get("warnings") or []],
+            "name": host, "status": status, "outcome": status, "status_words": words, "tone": tone, "rows": rows,
+            "counts": counts, "vhosts": len(rows), "facts": _host_facts(h), "problems": problems,
+            "cause": cause_view, "hazards": hazards, "cache_kept": _cache_kept_words(kept) if kept else "",
+            "problem": cause_view["msg"] if cause_view and status not in GOOD else "",
+            "warnings": [_str(w) for w in (h.get("warnings") or [])[:50]],
             "check_mode": bool(h.get("check_mode")), "rolled_back": bool(h.get("rolled_back")),
             "changed": bool(h.get("changed")),
             "summary_words": ", ".join("{0} {1}".format(counts[s], STATES[s][0]) for s in STATE_ORDER if counts[s]),
         })
-        if tone == "bad" and not rows:
+        # What needs attention on this host as a whole: its outcome (every one but ok, converged, changed), each
+        # hazard in its configuration, and, informational, a stapling cache kept until Apache's next restart.
+        if status not in GOOD:
             problem = {"host": host, "vhost": "", "host_only": True, "status": status, "state": status,
-                       "status_words": words, "state_words": words, "tone": "bad", "rank": -1,
-                       "reason": problems[0] if problems else words, "must_staple": False, "at_risk": False,
-                       "cause": "host_" + status if "host_" + status in CAUSES else "host_failed_early"}
+                       "status_words": words, "state_words": words, "tone": HOST_STATUSES[status][1], "rank": -2,
+                       "reason": cause_view["msg"] if cause_view else words,
+                       "fix": cause_view["fix"] if cause_view else "", "where": "", "must_staple": False,
+                       "at_risk": False, "cause": "outcome_" + status}
             host_problems.append(problem)
             attention.append(problem)
+        for z in hazards:
+            tone_z = "bad" if z["severity"] == "error" else "warn"
+            attention.append({"host": host, "vhost": "", "host_only": True, "status": status, "state": "hazard",
+                              "status_words": words, "state_words": "hazard", "tone": tone_z, "rank": -1,
+                              "reason": z["msg"], "fix": z["fix"], "where": z["where"], "must_staple": False,
+                              "at_risk": False, "cause": "hazard_" + z["code"]})
+        if kept:
+            attention.append({"host": host, "vhost": "", "host_only": True, "status": status, "state": "cache_kept",
+                              "status_words": words, "state_words": "cache kept", "tone": "info",
+                              "rank": len(STATE_ORDER), "reason": _cache_kept_words(kept),
+                              "fix": "nothing to do: the next run after Apache restarts removes it", "where": "",
+                              "must_staple": False, "at_risk": False, "cause": "cache_kept"})
     hosts.sort(key=lambda x: (TONE_RANK[x["tone"]], HOST_ORDER.index(x["status"]), x["name"]))
     for i, x in enumerate(hosts):
         x["open"] = len(hosts) <= open_hosts
@@ -542,18 +540,22 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
                                            "tone": r["tone"], "example": r})
         c["vhosts"] += 0 if r.get("host_only") else 1
         c["hosts"].add(r["host"])
-    causes = sorted(causes.values(), key=lambda c: (-max(c["vhosts"], len(c["hosts"])), c["cause"]))
+    causes = sorted(causes.values(), key=lambda c: (TONE_RANK[c["tone"]], -max(c["vhosts"], len(c["hosts"])),
+                                                    c["cause"]))
     for c in causes:
         c["hosts"] = len(c["hosts"])
     all_rows.sort(key=lambda r: (r["rank"], not r["at_risk"], r["host"], r["vhost"]))
     must_staple.sort(key=lambda r: (r["rank"], r["host"], r["vhost"]))
 
-    audit = bool(hosts) and check_mode_hosts == len(hosts)
+    audit = bool(summary.get("check_mode")) or (bool(hosts) and check_mode_hosts == len(hosts))
+    hosts_failed = sum(statuses[s] for s in ("failed", "refused", "unreachable", "no_report"))
     totals = {
         "hosts": len(hosts), "vhosts": len(all_rows),
         "verified": states["verified"] + states["expiring"], "expiring": states["expiring"],
         "failing": states["failing"], "not_stapleable": states["not_stapleable"],
         "changed": statuses["changed"] + statuses["drift"], "rolled_back": statuses["rolled_back"],
+        "failed_hosts": hosts_failed, "pending": states["pending"],
+        "attention_hosts": len(set(r["host"] for r in attention if r["tone"] != "info")),
     }
     for s, n in statuses.items():
         totals["hosts_" + s] = n
@@ -572,6 +574,8 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
          "tone": "warn" if audit and totals["changed"] else "plain"},
         {"key": "rolled_back", "label": "rolled back", "value": totals["rolled_back"], "state": "",
          "tone": "bad" if totals["rolled_back"] else "plain"},
+        {"key": "failed_hosts", "label": "hosts failed", "value": hosts_failed, "state": "",
+         "tone": "bad" if hosts_failed else "plain"},
     ]
     host_statuses = [{"status": s, "words": HOST_STATUSES[s][0], "tone": HOST_STATUSES[s][1], "count": statuses[s],
                       "pct": round(100.0 * statuses[s] / len(hosts), 2) if hosts else 0}
@@ -581,6 +585,7 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
         "source": _str(source), "audit": audit,
         "title": "OCSP stapling {0} report".format(playbook),
         "totals": totals, "tiles": tiles, "host_statuses": host_statuses,
+        "check_mode": audit, "good_outcomes": list(GOOD),
         "attention": attention[:attention_rows], "attention_more": max(0, len(attention) - attention_rows),
         "attention_total": len(attention), "host_problems": host_problems, "causes": causes,
         "must_staple": must_staple, "must_staple_at_risk": len([r for r in must_staple if r["at_risk"]]),

@@ -202,7 +202,7 @@ def check_target(target, ca_certs=(), tls_versions=TLS_VERSIONS, attempts=3, del
     deadline = time.monotonic() + timeout
     result = {"host": target["host"], "port": target["port"], "sni": target["sni"], "stapled": False, "valid": False,
               "cert_status": None, "this_update": None, "next_update": None, "age": None, "signer": None,
-              "handshakes": 0, "errors": [], "must_staple": None, "certificate": None, "tls": {}}
+              "produced_at": None, "handshakes": 0, "errors": [], "must_staple": None, "certificate": None, "tls": {}}
     per_version, memo = [], {}
     for version in tls_versions:
         one = check_version(target, version, ca_certs, attempts, delay, deadline, skew, max_age, return_der, memo)
@@ -234,7 +234,7 @@ def check_target(target, ca_certs=(), tls_versions=TLS_VERSIONS, attempts=3, del
                                                          "ocsp_uris", "sans", "warnings")}
     verdict = next((v["verdict"] for v in spoken if v["verdict"]), None)
     if verdict:
-        for key in ("cert_status", "this_update", "next_update", "age", "signer"):
+        for key in ("cert_status", "this_update", "next_update", "age", "signer", "produced_at"):
             result[key] = verdict[key]
     result["stapled"] = any(v["stapled"] for v in spoken)
     result["valid"] = all(v["valid"] for v in spoken)

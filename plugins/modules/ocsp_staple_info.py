@@ -175,6 +175,12 @@ results:
       type: int
       returned: always
       sample: 1200
+    produced_at:
+      description: producedAt of the staple, ISO 8601 UTC, or V(null).
+      type: str
+      returned: always
+      sample: "2026-11-24T05:00:00Z"
+      version_added: 1.1.0
     signer:
       description: C(issuer) or C(delegated) when the signature verified and the signer is authorized, else V(null).
       type: str

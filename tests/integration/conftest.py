@@ -25,8 +25,9 @@ def pytest_configure(config):
 
 # The longest tests (a minute or more each: whole playbook runs, the toolchain recipes) go first, so that under
 # pytest-xdist the workers do not wait at the end for one worker's last long test.
-SLOW_FIRST = ("test_recipes.py", "test_execution_environment.py", "test_role_rollout.py", "test_report_playbooks.py",
-              "test_apache_config_cases.py", "test_ocsp_egress.py")
+SLOW_FIRST = ("test_recipes.py", "test_execution_environment.py", "test_role_rollout.py", "test_report_outcomes.py",
+              "test_report_playbooks.py", "test_verify_monitoring.py", "test_apache_config_cases.py",
+              "test_ocsp_egress.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

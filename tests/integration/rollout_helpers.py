@@ -24,6 +24,8 @@ def run_rollout(lab, tmp_path, playbook="ocsp.stapling.rollout", args=(), **extr
     return rc, results, out
 
 
-def latest_report(tmp_path):
-    with open(os.path.join(str(tmp_path / "reports"), "latest.json")) as f:
+def latest_report(tmp_path, name="latest"):
+    """The host's report in <report_dir>/<name>.json: latest (a real rollout), audit-latest, rollout-check-latest,
+    verify-latest."""
+    with open(os.path.join(str(tmp_path / "reports"), name + ".json")) as f:
         return json.load(f)["hosts"]["localhost"]

@@ -1,4 +1,5 @@
-"""ocsp.stapling.verify against the lab: targets default from apache_info; the JSON summary is written."""
+"""ocsp.stapling.verify against the lab: targets default from apache_info; the JSON summary is written (its own
+verify-*.json, never the rollout's latest.json)."""
 
 import glob
 import json
@@ -27,12 +28,12 @@ def test_verify_defaults_its_targets_from_apache_info(lab, tmp_path):
     assert valid[lab.vhosts["good"]["sni"]] is True and valid[lab.vhosts["no_uri"]["sni"]] is False
 
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(reports, "*.json")))
-    assert "latest.json" in files and any(f.startswith("verify-") for f in files) and len(files) == 2
-    with open(os.path.join(reports, "latest.json")) as f:
+    assert "verify-latest.json" in files and any(f.startswith("verify-2") for f in files) and len(files) == 2
+    with open(os.path.join(reports, "verify-latest.json")) as f:
         doc = json.load(f)
     assert doc["schema"] == "ocsp.stapling/report/1" and doc["playbook"] == "verify"
     host = doc["hosts"]["localhost"]
-    assert host["apache"]["version"] and host["status"] == "ok"
+    assert host["apache"]["version"] and host["status"] == "ok" and host["outcome"] == "ok"
     v = {x["server_name"]: x for x in host["vhosts"]}
     assert v[lab.vhosts["good"]["sni"]]["staple"]["valid"] is True
     assert v[lab.vhosts["good"]["sni"]]["staple"]["signer"] in ("issuer", "delegated")
@@ -46,7 +47,7 @@ def test_verify_with_require_fails_the_host_and_still_reports(lab, tmp_path):
         "ocsp.stapling.verify",
         extra_args=["-e", json.dumps({"ocsp_stapling_verify_targets": [no_uri], "apache_stapling_report_dir": reports})])
     assert rc != 0, out
-    with open(os.path.join(reports, "latest.json")) as f:
+    with open(os.path.join(reports, "verify-latest.json")) as f:
         doc = json.load(f)
     host = doc["hosts"]["localhost"]
     assert host["status"] == "failed" and host["vhosts"][0]["staple"]["present"] is False
@@ -60,5 +61,5 @@ def test_a_relative_report_dir_is_the_controllers_working_directory(lab, tmp_pat
         extra_args=["-e", json.dumps({"ocsp_stapling_verify_targets": [good], "apache_stapling_report_dir": "reports",
                                       "ocsp_stapling_verify_ca_file": lab.pki.ca_bundle_path})])
     assert rc == 0, out
-    assert os.path.isfile(os.path.join(str(tmp_path), "reports", "latest.json"))
-    assert "{0}/reports/latest.json".format(tmp_path) in out
+    assert os.path.isfile(os.path.join(str(tmp_path), "reports", "verify-latest.json"))
+    assert "{0}/reports/verify-latest.json".format(tmp_path) in out

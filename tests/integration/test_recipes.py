@@ -110,8 +110,8 @@ def write_inventory(lab, tmp_path, path):
     return path
 
 
-def report(directory):
-    with open(os.path.join(str(directory), "latest.json")) as f:
+def report(directory, name="latest"):
+    with open(os.path.join(str(directory), name + ".json")) as f:
         return json.load(f)["hosts"]["localhost"]
 
 
@@ -152,7 +152,7 @@ def test_awx_project_between_two_ci_gates(rollout_lab, tmp_path, git_repository)
     ci_collections = tmp_path / "ci-collections"
     rc, out = run_ci_gate(project, ci_collections)
     assert rc != 0 and "drift found" in out, out[-4000:]
-    assert report(project / "ocsp-stapling-reports")["drift"] is True
+    assert report(project / "ocsp-stapling-reports", "audit-latest")["drift"] is True
 
     # AWX: the project update installs collections/requirements.yml into the job's private collections path ...
     private = tmp_path / "private_data_dir"
@@ -180,7 +180,7 @@ def test_awx_project_between_two_ci_gates(rollout_lab, tmp_path, git_repository)
     # CI gate after it: converged, the gate passes.
     rc, out = run_ci_gate(project, ci_collections)
     assert rc == 0, out[-4000:]
-    assert report(project / "ocsp-stapling-reports")["drift"] is False
+    assert report(project / "ocsp-stapling-reports", "audit-latest")["drift"] is False
 
 
 @pytest.mark.toolchain

@@ -200,7 +200,7 @@ def test_dump_dom_shows_totals_and_rows(tmp_path, proxy):
     page = render(tmp_path, "rollout_fleet")
     dom = Dom(chromium("file://" + page, tmp_path, proxy, "--dump-dom"))
     assert tiles(dom) == [("hosts", 3), ("vhosts", 12), ("verified", 3), ("failing", 5), ("not_stapleable", 2),
-                          ("changed", 0), ("rolled_back", 1)]
+                          ("changed", 0), ("rolled_back", 1), ("failed_hosts", 1)]
     assert dom.find("html")[0]["attrs"].get("class") == "js"  # our script ran
     assert "hidden" not in dom.find(id="controls")[0]["attrs"]  # and showed the filter controls
     hosts = [d["attrs"]["data-host"] for d in host_sections(dom)]
@@ -212,7 +212,9 @@ def test_dump_dom_shows_totals_and_rows(tmp_path, proxy):
                     "revoked.lab.test": "failing", "second-issuer.lab.test": "failing"}
     second = [tr for tr in vhost_rows(dom, "web2") if first(tr) == "second-issuer.lab.test"][0]
     assert "no staple: Apache sent no OCSP response" in text(second)
-    assert "no report: the host failed or was unreachable" in text(dom.find(id="attention")[0])
+    attention = text(dom.find(id="attention")[0])
+    assert "Ansible could not reach the host" in attention and "Fix: check SSH and the network" in attention
+    assert "the previous configuration was restored" in attention  # web2, rolled back
     assert "1 at risk" in text(dom.find(id="must-staple")[0])
     chart = dom.find("svg")[0]
     assert len([g for g in dom.find("g") if chart in g["parents"]]) == 3
@@ -270,7 +272,7 @@ def test_reads_without_javascript(tmp_path, proxy):
     assert dom.find("script") == [] and dom.find("html")[0]["attrs"].get("class") is None
     assert "hidden" in dom.find(id="controls")[0]["attrs"]  # controls that would not work stay out of sight
     assert tiles(dom) == [("hosts", 3), ("vhosts", 12), ("verified", 3), ("failing", 5), ("not_stapleable", 2),
-                          ("changed", 0), ("rolled_back", 1)]
+                          ("changed", 0), ("rolled_back", 1), ("failed_hosts", 1)]
     assert len(vhost_rows(dom)) == 12 and not [tr for tr in vhost_rows(dom) if hidden(tr)]  # the fragment did nothing
     assert all("open" in d["attrs"] for d in host_sections(dom))  # a small fleet is shown expanded
     os.makedirs(OUTPUT, exist_ok=True)

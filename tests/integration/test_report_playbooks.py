@@ -40,10 +40,14 @@ def test_rollout_audit_verify_leave_the_report_next_to_the_json(rollout_lab, tmp
     rc, _results, out = run_rollout(lab, tmp_path, playbook="ocsp.stapling.audit")
     assert rc == 0, out[-3000:]
     stem, names = report_files(str(reports), "audit")
-    assert {stem + ".html", stem + ".md", "latest.html", "latest.md", "latest.json"} <= set(names)
+    # A dry run writes its own files and never a real rollout's latest.*
+    assert {stem + ".html", stem + ".md", "audit-latest.html", "audit-latest.md", "audit-latest.json"} <= set(names)
+    assert not [n for n in names if n.startswith("latest.")], names
     assert totals_in_page(str(reports / (stem + ".html")))["changed"] == 1  # shown as "would change"
-    with open(str(reports / "latest.html")) as f:
-        assert ">would change</span>" in f.read()
+    with open(str(reports / "audit-latest.html")) as f:
+        page = f.read()
+    assert ">would change</span>" in page and "dry run (check mode: nothing was changed)" in page
+    assert "from {0}".format(reports / (stem + ".json")) in page  # the file it was made from, not latest.json
 
     rc, _results, out = run_rollout(lab, tmp_path)
     assert rc == 0, out[-3000:]
@@ -65,11 +69,15 @@ def test_rollout_audit_verify_leave_the_report_next_to_the_json(rollout_lab, tmp
         md = f.read()
     assert md.startswith("## OCSP stapling: rollout") and "| 1 | 7 | 3 | 2 | 2 | 1 | 0 |" in md
 
+    with open(str(reports / "latest.json")) as f:
+        rollout_latest = f.read()
     rc, _results, out = run_rollout(lab, tmp_path, playbook="ocsp.stapling.verify",
                                     ocsp_stapling_verify_ca_file=lab.pki.ca_bundle_path)
     assert rc == 0, out[-3000:]
     stem, names = report_files(str(reports), "verify")
-    assert {stem + ".html", stem + ".md"} <= set(names)
+    assert {stem + ".html", stem + ".md", "verify-latest.json"} <= set(names)
+    with open(str(reports / "latest.json")) as f:
+        assert f.read() == rollout_latest  # latest.json is still the rollout's
     assert totals_in_page(str(reports / (stem + ".html")))["verified"] == 3
     assert "HTML report: {0}".format(str(reports / (stem + ".html"))) in out
 
@@ -79,7 +87,7 @@ def test_formats_empty_writes_the_json_only(rollout_lab, tmp_path):
                                     apache_stapling_report_formats=[])
     assert rc == 0, out[-3000:]
     names = os.listdir(str(tmp_path / "reports"))
-    assert "latest.json" in names and not [n for n in names if n.endswith((".html", ".md"))]
+    assert "audit-latest.json" in names and not [n for n in names if n.endswith((".html", ".md"))]
     assert "HTML report:" not in out
 
 
@@ -111,12 +119,12 @@ def test_fleet_with_an_unreachable_host_still_gets_its_report(rollout_lab, tmp_p
     assert re.search(r"web1\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", out), out[-2000:]
     with open(str(tmp_path / "reports" / "latest.json")) as f:
         summary = json.load(f)
-    assert summary["hosts"]["web1"]["status"] == "changed" and summary["hosts"]["web3"]["status"] == "no_report"
+    assert summary["hosts"]["web1"]["status"] == "changed" and summary["hosts"]["web3"]["outcome"] == "unreachable"
     page = str(tmp_path / "reports" / "latest.html")
     assert totals_in_page(page)["hosts"] == 2
     with open(page) as f:
         html = f.read()
-    assert 'data-host="web3"' in html and "no report: the host failed or was unreachable" in html
+    assert 'data-host="web3"' in html and "Ansible could not reach the host" in html
 
 
 def test_default_report_dir_is_where_the_playbook_runs(lab, tmp_path):
@@ -132,7 +140,7 @@ def test_default_report_dir_is_where_the_playbook_runs(lab, tmp_path):
         stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     reports = tmp_path / "ocsp-stapling-reports"
-    assert {"latest.json", "latest.html", "latest.md"} <= set(os.listdir(str(reports)))
+    assert {"verify-latest.json", "verify-latest.html", "verify-latest.md"} <= set(os.listdir(str(reports)))
     assert "HTML report: {0}/verify-".format(reports) in proc.stdout
     playbooks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                              "playbooks", "ocsp-stapling-reports")
@@ -159,7 +167,8 @@ def test_report_playbook_renders_a_given_summary_next_to_it(tmp_path):
     assert sorted(os.listdir(str(src.parent))) == ["rollout-20261203T080533Z.html", "rollout-20261203T080533Z.json",
                                                    "rollout-20261203T080533Z.md"]
     assert totals_in_page(str(src.parent / "rollout-20261203T080533Z.html")) == {
-        "hosts": 3, "vhosts": 12, "verified": 3, "failing": 5, "not_stapleable": 2, "changed": 0, "rolled_back": 1}
+        "hosts": 3, "vhosts": 12, "verified": 3, "failing": 5, "not_stapleable": 2, "changed": 0, "rolled_back": 1,
+        "failed_hosts": 1}
     assert re.search(r"changed=0\s+unreachable=0\s+failed=0", out)
     rc, out = report_playbook("-e", "stapling_report_input=" + str(src), "-e", '{"stapling_report_formats": ["markdown"]}',
                               "-e", '{"stapling_report_names": ["again", "ticket"]}')

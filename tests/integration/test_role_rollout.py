@@ -90,7 +90,7 @@ def test_fresh_rollout_then_converged(rollout_lab, tmp_path):
     assert len(runs) <= 5, runs
     assert "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)" in runs
     assert not [r for r in runs if r.startswith("Reload")]
-    assert latest_report(tmp_path)["status"] == "ok"
+    assert latest_report(tmp_path)["status"] == "ok" and latest_report(tmp_path)["outcome"] == "converged"
 
 
 def test_check_mode_changes_nothing(rollout_lab, tmp_path):
@@ -102,6 +102,11 @@ def test_check_mode_changes_nothing(rollout_lab, tmp_path):
     config = [r for r in results if task_name(r) == "Stapling configuration (validated by configtest before it is kept)"]
     assert config and config[0]["result"]["changed"] is True
     assert config[0]["result"].get("diff"), sorted(config[0]["result"])
+    # A dry run is named as one and never replaces the record of a real rollout (latest.*).
+    names = os.listdir(str(tmp_path / "reports"))
+    assert "rollout-check-latest.json" in names and [n for n in names if re.match(r"rollout-check-\d{8}T", n)]
+    assert not [n for n in names if n.startswith("latest.") or re.match(r"rollout-\d", n)], names
+    assert latest_report(tmp_path, "rollout-check-latest")["outcome"] == "drift"
 
 
 @pytest.mark.core_matrix
@@ -110,8 +115,9 @@ def test_audit_reports_drift_and_exits_0(rollout_lab, tmp_path):
     before = tree_digest(lab.apache.confdir)
     rc, _results, out = run_rollout(lab, tmp_path, playbook="ocsp.stapling.audit")
     assert rc == 0, out[-4000:]
-    report = latest_report(tmp_path)
-    assert report["status"] == "drift" and report["drift"] is True
+    report = latest_report(tmp_path, "audit-latest")
+    assert report["status"] == "drift" and report["drift"] is True and report["outcome"] == "drift"
+    assert not os.path.exists(str(tmp_path / "reports" / "latest.json"))  # a dry run never writes a rollout's
     assert tree_digest(lab.apache.confdir) == before
     rc, _results, out = run_rollout(lab, tmp_path, playbook="ocsp.stapling.audit",
                                     args=["-e", "apache_stapling_audit_fail_on_drift=true"])

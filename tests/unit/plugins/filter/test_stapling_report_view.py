@@ -19,6 +19,15 @@ from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_render imp
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import (
     duration, freshness, stapling_report_view)
 
+
+def gfm(markdown):
+    """HTML of GitHub-flavoured Markdown as GitHub renders it (cmark-gfm with its extensions: tables, autolinks,
+    strikethrough), raw HTML passed through."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+
+
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(UNIT, "fixtures", "report")
 ROOT = os.path.dirname(os.path.dirname(UNIT))
@@ -51,7 +60,7 @@ def test_rollout_on_the_lab():
     assert (t["hosts"], t["vhosts"], t["verified"], t["failing"], t["not_stapleable"], t["changed"],
             t["rolled_back"]) == (1, 6, 3, 2, 1, 1, 0)
     assert [x["label"] for x in view["tiles"]] == ["hosts", "vhosts", "verified", "failing", "not stapleable",
-                                                   "changed", "rolled back"]
+                                                   "changed", "rolled back", "hosts failed"]
     rows = rows_by_name(view, "localhost")
     assert {n: r["state"] for n, r in rows.items()} == {
         "good.lab.test": "verified", "must-staple.lab.test": "verified", "second-issuer.lab.test": "verified",
@@ -104,6 +113,7 @@ def test_a_staple_in_the_danger_zone_is_verified_but_expiring_and_charted_first(
     for v in doc["hosts"]["localhost"]["vhosts"]:
         if v["server_name"] == "second-issuer.lab.test":
             v["staple"]["age"] = 3000  # 10 min of 60 left
+            v["staple"]["expiring"] = True  # as the summary decides it (min_validity: one third by default)
     view = stapling_report_view(doc)
     row = rows_by_name(view, "localhost")["second-issuer.lab.test"]
     assert row["state"] == "expiring" and row["tone"] == "warn" and row["danger"]
@@ -125,7 +135,12 @@ def test_audit_before_the_rollout_is_drift():
     assert rows["good.lab.test"]["reason"].startswith("a rollout would staple it; now: no staple")
     assert rows["must-staple.lab.test"]["at_risk"] is True  # must-staple served with no staple today
     assert view["totals"]["verified"] == 0 and view["totals"]["changed"] == 1
-    assert host_view(view, "localhost")["status_words"] == "drift"
+    assert host_view(view, "localhost")["status_words"] == "would change"
+    assert host_view(view, "localhost")["outcome"] == "drift"
+    # Drift needs attention (the CI gate fails on it): the host's own row, with the fix, comes first.
+    first = view["attention"][0]
+    assert first["host_only"] and first["state"] == "drift" and "a rollout would change" in first["reason"]
+    assert first["fix"].startswith("run ocsp.stapling.rollout")
 
 
 def test_verify_playbook_summary():
@@ -139,7 +154,7 @@ def test_fleet_with_a_rolled_back_and_an_unreported_host():
     view = stapling_report_view(recorded("rollout_fleet"))
     assert [h["name"] for h in view["hosts"]] == ["web2", "web3", "web1"]  # what needs attention first
     statuses = [(s["status"], s["count"]) for s in view["host_statuses"]]
-    assert statuses == [("rolled_back", 1), ("no_report", 1), ("ok", 1)]
+    assert statuses == [("rolled_back", 1), ("unreachable", 1), ("converged", 1)]
     assert tile(view, "rolled_back")["value"] == 1 and tile(view, "rolled_back")["tone"] == "bad"
     web2 = rows_by_name(view, "web2")
     assert web2["second-issuer.lab.test"]["state"] == "failing"
@@ -150,18 +165,30 @@ def test_fleet_with_a_rolled_back_and_an_unreported_host():
     assert web2["must-staple.lab.test"]["at_risk"] is True
     assert all(r["host"] != "web2" for r in view["chart"]["rows"])
     h2 = host_view(view, "web2")
-    assert h2["tone"] == "bad" and h2["problem"].startswith("1 of 3 targets do not staple a valid OCSP response")
-    assert "(task: Handshake with every planned vhost" in h2["problem"]
+    assert h2["tone"] == "bad" and h2["problem"] == (
+        "verification after the change failed, 1 target(s) without a valid staple: second-issuer.lab.test "
+        "(no_staple); the previous configuration was restored")
+    assert h2["cause"]["fix"].startswith("make the responder reachable from the web server")
+    assert any("(task: Handshake with every planned vhost" in p for p in h2["problems"])
+    # The reload shown is the rollback's full restart, with its downtime; the files were put back.
+    facts = h2["facts"]
+    assert ("reload (change)", "graceful") in facts
+    assert [f for f in facts if f[0] == "reload (rollback)" and f[1].startswith("restart, ")
+            and f[1].endswith(" s without service")]
+    assert [f for f in facts if f[0] == "config"] and all(
+        f[1].endswith("(restored by the rollback)") for f in facts if f[0] == "config")
     web3 = host_view(view, "web3")
-    assert web3["rows"] == [] and web3["status_words"] == "no report"
-    assert [(p["host"], p["status_words"], p["reason"]) for p in view["host_problems"]] == [
-        ("web3", "no report", "no report: the host failed or was unreachable before the role could report")]
-    assert view["attention"][0]["host_only"] and view["attention"][0]["host"] == "web3"  # hosts first
-    # What needs attention, by cause: counts of vhosts and hosts, most frequent first, with an example.
+    assert web3["rows"] == [] and web3["status_words"] == "unreachable"
+    assert [(p["host"], p["status_words"]) for p in view["host_problems"]] == [
+        ("web2", "rolled back"), ("web3", "unreachable")]
+    assert view["host_problems"][1]["reason"].startswith("Ansible could not reach the host: ")
+    assert [(a["host"], a["state"]) for a in view["attention"][:2]] == [("web2", "rolled_back"),
+                                                                        ("web3", "unreachable")]  # hosts first
+    # What needs attention, by cause: counts of vhosts and hosts, worst and most frequent first, with an example.
     assert [(c["cause"], c["vhosts"], c["hosts"]) for c in view["causes"]] == [
-        ("certificate_revoked", 2, 2), ("missing_issuer", 2, 2), ("host_no_report", 0, 1), ("no_staple", 1, 1),
-        ("rolled_back", 1, 1)]
-    assert view["causes"][3]["example"]["vhost"] == "second-issuer.lab.test"
+        ("certificate_revoked", 2, 2), ("missing_issuer", 2, 2), ("no_staple", 1, 1), ("outcome_rolled_back", 0, 1),
+        ("outcome_unreachable", 0, 1), ("rolled_back", 1, 1)]
+    assert view["causes"][2]["example"]["vhost"] == "second-issuer.lab.test"
     assert view["causes"][1]["words"] == "issuer certificate not where mod_ssl looks (serve the chain)"
     assert view["totals"]["verified"] == 3  # web1's only
     assert [h["open"] for h in view["hosts"]] == [True, True, True]
@@ -176,7 +203,7 @@ def test_unreachable_host_from_the_fleet_filter():
     view = stapling_report_view(json.loads(json.dumps(fleet)))
     web9 = host_view(view, "web9")
     assert web9["status"] == "unreachable" and web9["tone"] == "bad"
-    assert web9["problem"] == "unreachable: Ansible could not connect to the host"
+    assert web9["problem"] == "Ansible could not reach the host"
     assert view["totals"]["hosts"] == 2 and view["totals"]["hosts_unreachable"] == 1
 
 
@@ -184,10 +211,15 @@ def test_every_host_status_and_vhost_state():
     doc = recorded("rollout_fleet")
     base = doc["hosts"]["web1"]
     hosts = {}
-    for status in ("ok", "changed", "drift", "failed", "rolled_back"):
+    for status in ("ok", "converged", "changed", "drift", "failed", "rolled_back", "refused"):
         h = copy.deepcopy(base)
-        h["status"], h["host"] = status, "h-" + status
+        h["outcome"], h["host"] = status, "h-" + status
+        h["cause"] = None if status in ("ok", "converged", "changed") else {
+            "code": "x", "msg": status + " because", "fix": "do y"}
         h["check_mode"] = status == "drift"
+        if status == "refused":  # refused before any change: nothing was verified
+            for x in h["vhosts"]:
+                x["staple"] = dict(x["staple"], checked=False, present=None, valid=None)
         hosts["h-" + status] = h
     odd = copy.deepcopy(base)
     odd["host"] = "h-odd"
@@ -209,7 +241,13 @@ def test_every_host_status_and_vhost_state():
     view = stapling_report_view({"schema": doc["schema"], "playbook": "rollout", "generated": doc["generated"],
                                  "hosts": hosts})
     assert sorted(h["status"] for h in view["hosts"]) == sorted(
-        ["ok", "changed", "drift", "failed", "rolled_back", "ok", "no_report", "unreachable"])
+        ["ok", "converged", "changed", "drift", "failed", "rolled_back", "refused", "converged", "no_report",
+         "unreachable"])
+    # Every outcome but ok, converged and changed is a host row under "needs attention", with its cause and fix.
+    flagged = dict((r["host"], r) for r in view["attention"] if r["host_only"])
+    assert sorted(flagged) == ["h-drift", "h-failed", "h-none", "h-refused", "h-rolled_back", "h-unreachable"]
+    assert flagged["h-refused"]["reason"] == "refused because" and flagged["h-refused"]["fix"] == "do y"
+    assert rows_by_name(view, "h-refused")["good.lab.test"]["reason"].startswith("not stapled: the host was refused")
     states = rows_by_name(view, "h-odd")
     names = [x["server_name"] for x in odd["vhosts"]]
     assert [states[n]["state"] for n in names] == ["excluded", "removed", "pending", "failing", "excluded",
@@ -221,6 +259,7 @@ def test_every_host_status_and_vhost_state():
     failed = rows_by_name(view, "h-failed")
     assert failed["good.lab.test"]["state"] == "verified"  # its own staple verified; the host failed elsewhere
     assert view["totals"]["rolled_back"] == 1 and view["totals"]["changed"] == 2  # changed + drift hosts
+    assert view["totals"]["failed_hosts"] == 4  # failed, refused, no report, unreachable
     assert {s["state"] for s in view["states"]} == {"verified", "expiring", "failing", "drift", "pending",
                                                     "rolled_back", "not_stapleable", "removed", "excluded"}
 
@@ -235,7 +274,7 @@ def test_empty_fleet():
                                                   "generated": "2026-12-03T08:00:00Z", "hosts": {}}),
                                       template=[HTML, MD])
     assert "This summary lists no host." in html and "No verified staple in this summary to chart." in html
-    assert "No vhost in this summary." in md and "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in md
+    assert "No vhost in this summary." in md and "| 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in md
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -262,7 +301,7 @@ def test_bad_options_are_clear_errors(kwargs, match):
 def test_chart_and_attention_are_capped():
     view = stapling_report_view(recorded("rollout_fleet"), chart_rows=2, attention_rows=2)
     assert len(view["chart"]["rows"]) == 2 and view["chart"]["total"] == 3 and view["chart"]["omitted"] == 1
-    assert len(view["attention"]) == 2 and view["attention_total"] == 7 and view["attention_more"] == 5
+    assert len(view["attention"]) == 2 and view["attention_total"] == 8 and view["attention_more"] == 6
     assert sum(c["vhosts"] for c in view["causes"]) == 6  # the causes count everything, not the capped list
 
 
@@ -362,7 +401,9 @@ def test_everything_from_a_host_is_text_in_the_page(name):
     assert text.count(PAYLOAD) >= 20  # shown, as text
     assert "1337" not in html
     md = stapling_report_render(doc, template=MD)
-    assert not re.search(r"(?<!\\)<", md) and "\\<script\\>" in md  # every < from a host is escaped
+    rendered = gfm(md)  # GitHub's own renderer, raw HTML let through: a < that was not neutralized would show
+    assert "<xinj" not in rendered and "<script" not in rendered and "<a " not in rendered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
 
 
 def test_a_vhost_named_script_renders_as_text():
@@ -373,7 +414,8 @@ def test_a_vhost_named_script_renders_as_text():
     assert "alert('owned')" not in html.split("<script>")[-1]  # not in our own script block either
     assert html.count("<script") == 1
     assert "<script>alert('owned')</script>" in "".join(Page(html).text)
-    assert "\\<script\\>alert('owned')\\</script\\>" in md
+    assert "`<script>alert('owned')</script>`" in md  # a name: a code span
+    assert "<code>&lt;script&gt;alert('owned')&lt;/script&gt;</code>" in gfm(md)
 
 
 EXTERNAL_ATTRS = ("src", "href", "action", "formaction", "xlink:href", "srcset", "poster", "data", "background",
@@ -402,7 +444,8 @@ def test_page_totals_and_rows():
     html = stapling_report_render(recorded("rollout_fleet"), template=HTML)
     totals = re.findall(r'data-key="([a-z_]+)"[^>]*><b>(\d+)</b><span>([^<]+)</span>', html)
     assert [(k, int(n)) for k, n, _l in totals] == [("hosts", 3), ("vhosts", 12), ("verified", 3), ("failing", 5),
-                                                    ("not_stapleable", 2), ("changed", 0), ("rolled_back", 1)]
+                                                    ("not_stapleable", 2), ("changed", 0), ("rolled_back", 1),
+                                                    ("failed_hosts", 1)]
     assert len(re.findall(r'<tr class="tone-[a-z]+[^"]*" data-state=', html)) == 12
     assert html.count('<details class="host') == 3
 
@@ -425,17 +468,18 @@ def test_markdown_tables_keep_their_columns():
         assert len(set(counts)) == 1, counts
     assert "a \\| b \\| c" in md
     assert md.startswith("## OCSP stapling: rollout")
-    assert "| 3 | 12 | 3 | 5 | 2 | 0 | 1 |" in md
-    assert "| web3 | 🔴 no report | no report: the host failed or was unreachable before the role could report |" in md
-    assert "| 🔴 certificate revoked | 2 | 2 | web1 · revoked.lab.test |" in md
-    assert "| 🔴 host failed or was unreachable before reporting |  | 1 | web3 |" in md
+    assert "| 3 | 12 | 3 | 5 | 2 | 0 | 1 | 1 |" in md
+    assert re.search(r"^\| `web3` \|  \| 🔴 unreachable \|  \| Ansible could not reach the host: .* \*\*Fix:\*\* "
+                     r"check SSH and the network", md, re.M), md
+    assert "| 🔴 certificate revoked | 2 | 2 | `web1` · `revoked.lab.test` |" in md
+    assert "| 🔴 host unreachable |  | 1 | `web3` |" in md
 
 
 def test_markdown_is_capped_with_a_note():
     md = stapling_report_render(recorded("rollout_fleet"), template=MD, markdown_rows=4)
-    rows = [line for line in md.splitlines() if line.startswith("| web")]
-    assert len(rows) == 1 + 4  # web3's host row + 4 vhost rows
-    assert "… and 8 more vhosts" in md
+    rows = [line for line in md.splitlines() if line.startswith("| `web")]
+    assert len(rows) == 4 + 4  # 4 of what needs attention + 4 vhost rows
+    assert "… and 4 more that need attention" in md and "… and 8 more vhosts" in md
 
 
 def test_render_errors_name_the_template(tmp_path):
@@ -465,11 +509,100 @@ def test_own_template_autoescaped_by_name(tmp_path):
 def test_host_facts_in_words():
     doc = recorded("rollout_lab")
     h = doc["hosts"]["localhost"]
-    h.update(reload="restart", downtime=0.4213, firewall={"backend": "nftables", "rules": [{}, {}], "added": ["a"],
-                                                          "removed": [], "persisted": True})
+    h.update(reloads=[{"phase": "change", "mode": "restart", "downtime": 0.4213}],
+             firewall={"backend": "nftables", "rules": [{}, {}], "added": ["a"], "removed": [], "persisted": True})
     facts = dict(host_view(stapling_report_view(doc), "localhost")["facts"])
     assert facts["reload"] == "restart, 0.42 s without service"
     assert facts["egress"] == "nftables: 2 rule(s), 1 added, 0 removed, persisted"
     assert facts["OpenSSL"] == "mod_ssl links 3.0.19, CLI 3.0.19"
-    h["downtime"] = "n/a"  # not a number: left out, not a traceback
+    h["reloads"][0]["downtime"] = "n/a"  # not a number: left out, not a traceback
     assert dict(host_view(stapling_report_view(doc), "localhost")["facts"])["reload"] == "restart"
+
+
+# --- outcomes, hazards, a kept cache, hostile names (issues 26 and 24 #9) ------------------------------------------
+
+def with_host(doc, name, **fields):
+    doc = copy.deepcopy(doc)
+    doc["hosts"]["localhost"].update(fields)
+    return doc
+
+
+@pytest.mark.parametrize("outcome", ["ok", "converged", "changed", "drift", "refused", "rolled_back", "failed",
+                                     "unreachable", "no_report"])
+def test_only_ok_converged_changed_leave_the_attention_list_empty(outcome):
+    doc = recorded("verify_lab")  # every staple valid: nothing else needs attention
+    word = outcome.replace("_", "-")
+    cause = None if outcome in ("ok", "converged", "changed") else {
+        "code": "c", "msg": "why " + word, "fix": "fix " + word}
+    doc = with_host(doc, "localhost", outcome=outcome, cause=cause, check_mode=outcome == "drift")
+    view = stapling_report_view(doc)
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    if cause is None:
+        assert view["attention"] == [] and 'id="nothing"' in html and "Nothing needs attention" in md
+    else:
+        assert [(r["host"], r["state"], r["reason"], r["fix"]) for r in view["attention"] if r["host_only"]] == [
+            ("localhost", outcome, "why " + word, "fix " + word)]
+        assert 'id="nothing"' not in html and "why " + word in html and "Fix: fix " + word in html
+        assert 'data-outcome="{0}"'.format(outcome) in html
+        assert "why " + word in md and "**Fix:** fix " + word in md
+
+
+def test_an_older_summary_gets_its_outcomes_decided_by_the_same_code():
+    view = stapling_report_view(recorded("rollout_fleet_before_outcome"))
+    assert dict((h["name"], h["outcome"]) for h in view["hosts"]) == {"web1": "converged", "web2": "rolled_back",
+                                                                      "web3": "no_report"}
+    web2 = host_view(view, "web2")
+    assert web2["cause"]["code"] == "verification_failed" and "second-issuer.lab.test" in web2["cause"]["msg"]
+
+
+def test_hazards_are_listed_with_file_and_line_in_both_formats():
+    hazard = {"code": "stapling_without_cache", "severity": "error", "file": "/etc/apache2/sites-enabled/good.conf",
+              "line": 7, "msg": "SSLUseStapling on for good.lab.test but no global SSLStaplingCache",
+              "fix": "add a global SSLStaplingCache"}
+    doc = with_host(recorded("verify_lab"), "localhost", hazards=[hazard])
+    view = stapling_report_view(doc)
+    row = [r for r in view["attention"] if r["state"] == "hazard"][0]
+    assert row["where"] == "/etc/apache2/sites-enabled/good.conf:7" and row["tone"] == "bad"
+    assert view["causes"][0]["words"].startswith("Apache will not start: SSLUseStapling without SSLStaplingCache")
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert 'data-hazard="stapling_without_cache"' in html and "(/etc/apache2/sites-enabled/good.conf:7)" in html
+    assert "| 🔴 hazard | `/etc/apache2/sites-enabled/good.conf:7` | SSLUseStapling on for good.lab.test" in md
+
+
+def test_a_kept_cache_is_informational_attention():
+    kept = {"reason": "a rollback", "parent_pid": 4242, "since": "2026-12-03T08:00:00Z"}
+    doc = with_host(recorded("rollout_lab"), "localhost", cache_kept=kept)
+    view = stapling_report_view(doc)
+    row = [r for r in view["attention"] if r["state"] == "cache_kept"][0]
+    assert row["tone"] == "info" and "removed by the next run after Apache restarts" in row["reason"]
+    assert host_view(view, "localhost")["outcome"] == "changed"  # not a failure
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert "cache kept" in md and "Apache parent PID 4242" in md and "(AH00820)" in html
+
+
+def test_long_fields_are_cut_in_both_formats():
+    """Issue 24 #9: a 2 MB vhost name came out whole."""
+    doc = recorded("rollout_lab")
+    doc["hosts"]["localhost"]["vhosts"][0]["server_name"] = "a" * (2 * 1024 * 1024)
+    doc["hosts"]["localhost"]["vhosts"][1]["reason"] = "r" * (2 * 1024 * 1024)
+    html, md = stapling_report_render(doc, template=[HTML, MD])
+    assert len(html) < 200000 and len(md) < 50000
+    assert "a" * 254 + u"\u2026" in html and "a" * 256 not in html
+    assert "`" + "a" * 254 + u"\u2026`" in md and "a" * 256 not in md
+    assert "r" * 401 not in md and u"r\u2026" in md and "r" * 2001 not in html and u"r\u2026" in html
+
+
+def test_names_that_look_like_urls_are_not_links_in_markdown():
+    """Issue 24 #9: GitHub links www.evil-login.example in plain text by itself."""
+    doc = recorded("rollout_fleet")
+    doc["hosts"]["www.evil-host.example"] = dict(doc["hosts"].pop("web2"), host="www.evil-host.example")
+    v = [x for x in doc["hosts"]["web1"]["vhosts"] if x["decision"] == "error"][0]
+    v["server_name"] = "www.evil-login.example"
+    v["reason"] = "see https://evil.example/login or mail admin@evil.example or www.evil-login.example|x"
+    md = stapling_report_render(doc, template=MD)
+    html = gfm(md)
+    assert "<a " not in html, [line for line in html.splitlines() if "<a " in line][:3]
+    assert "<code>www.evil-login.example</code>" in html and "<code>www.evil-host.example</code>" in html
+    assert "<code>https://evil.example/login</code>" in html and "<code>admin@evil.example</code>" in html
+    # the control: the same text without md_code / md_escape is linked by this renderer
+    assert '<a href="http://www.evil-login.example">' in gfm("| a |\n|---|\n| www.evil-login.example |")

@@ -1,7 +1,7 @@
 """A large JSON summary for the report benchmark, made of recorded ones (tests/unit/fixtures/report/).
 
 fleet(hosts, vhosts) -> a summary document (ocsp.stapling/report/1) whose hosts are copies of the recorded lab hosts of
-rollout_fleet.json (web1: ok; web2: rolled back; web3: no report) in the proportions 85 / 10 / 5 %, each with `vhosts`
+rollout_fleet.json (web1: converged; web2: rolled back; web3: unreachable) in the proportions 85 / 10 / 5 %, each with `vhosts`
 vhosts cycled from the recorded ones and renamed; one verified staple in twenty is aged into the danger zone and one in
 fifty past nextUpdate, so the chart and the attention list have work to do.
 """
@@ -41,6 +41,8 @@ def fleet(hosts=1000, vhosts=5):
                 this = datetime.datetime.strptime(st["this_update"], "%Y-%m-%dT%H:%M:%SZ")
                 life = (datetime.datetime.strptime(st["next_update"], "%Y-%m-%dT%H:%M:%SZ") - this).total_seconds()
                 st["age"] = int(life * (0.8 if n % 20 == 0 else (1.1 if n % 50 == 0 else (n % 7) / 20.0)))
+                st["left"] = life - st["age"]
+                st["expiring"] = 0 < st["left"] < life / 3.0  # as the summary decides it (min_validity one third)
             h["vhosts"].append(v)
         out["hosts"][name] = h
     totals = {"hosts": hosts, "vhosts": sum(len(h["vhosts"]) for h in out["hosts"].values())}
