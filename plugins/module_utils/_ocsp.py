@@ -38,6 +38,11 @@ except ImportError:  # reported by _deps.require_cryptography() in the module
     pass
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ldap": 389}
+# A response without nextUpdate says newer information is available at any time (RFC 6960 4.2.2.1); mod_ssl then
+# staples it for ever (no SSLStaplingResponseMaxAge by default), mod_md treats it as valid for 12 hours. Without an
+# explicit max_age, the validator judges such a response by mod_md's 12 hours: the same verdict the proactive engine
+# acts on, and the longest a "no promise" answer is believed.
+DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE = 12 * 3600
 
 _RESPONSE_STATUS = {
     "SUCCESSFUL": "successful",
@@ -256,6 +261,8 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
         elif not _has_ocsp_signing(signer):
             _error(errors, "signer_not_authorized",
                    "signed by delegate {0}, which lacks id-kp-OCSPSigning".format(_subject(signer)))
+        elif not _valid_at(errors, signer, now, skew):
+            pass
         else:
             kind = "delegated"
     elif kind is None:
@@ -274,7 +281,10 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
                     result["signer_subject"]))
             elif kind in ("issuer", "delegated"):
                 result["signer"] = kind
-    result["produced_at"] = iso(_utc(response, "produced_at"))
+    produced_at = _utc(response, "produced_at")
+    result["produced_at"] = iso(produced_at)
+    if produced_at > now + datetime.timedelta(seconds=skew):
+        _error(errors, "not_yet_valid", "producedAt {0} is in the future".format(iso(produced_at)))
     for ext in response.extensions:
         if ext.critical and ext.oid.dotted_string != _OID_NONCE:
             _error(errors, "unsupported_critical_extension", "the response carries critical extension {0}, which "
@@ -304,12 +314,19 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
         result["next_update"] = iso(next_update)
         result["age"] = int((now - this_update).total_seconds())
         slack = datetime.timedelta(seconds=skew)
+        if next_update is not None and next_update < this_update:
+            _error(errors, "malformed", "nextUpdate {0} is before thisUpdate {1}: no validity window; refused".format(
+                iso(next_update), iso(this_update)))
         if this_update > now + slack:
             _error(errors, "not_yet_valid", "thisUpdate {0} is in the future".format(iso(this_update)))
         if next_update is not None and next_update < now - slack:
             _error(errors, "expired", "nextUpdate {0} has passed".format(iso(next_update)))
         if max_age is not None and result["age"] > max_age:
             _error(errors, "too_old", "thisUpdate is {0} s old, more than max_age {1} s".format(result["age"], max_age))
+        elif max_age is None and next_update is None and result["age"] > DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE:
+            _error(errors, "too_old", "the response has no nextUpdate and thisUpdate is {0} s old, more than the 12 h "
+                                      "such a response is believed (as mod_md does; set max_age to "
+                                      "decide otherwise)".format(result["age"]))
         cert_status = single.certificate_status.name.lower()
         result["cert_status"] = cert_status
         if cert_status == "revoked":
@@ -322,6 +339,21 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
     elif result["cert_status"] == "unknown":
         _error(errors, "unknown", "the responder does not know this certificate")
     result["valid"] = not errors
+
+
+def _valid_at(errors, cert, now, skew):
+    """Whether a delegated signer's own validity covers now (with skew); its error otherwise."""
+    slack = datetime.timedelta(seconds=skew)
+    not_before, not_after = _utc(cert, "not_valid_before"), _utc(cert, "not_valid_after")
+    if not_after < now - slack:
+        _error(errors, "signer_not_authorized", "signed by delegate {0}, which expired on {1}".format(
+            _subject(cert), iso(not_after)))
+        return False
+    if not_before > now + slack:
+        _error(errors, "signer_not_authorized", "signed by delegate {0}, which is not valid before {1}".format(
+            _subject(cert), iso(not_before)))
+        return False
+    return True
 
 
 def _subject(cert):

@@ -203,8 +203,9 @@ def load_pem_or_der_certificates(data, source, unreadable=None):
 
 def _utc(cert_or_response, name):
     """An aware UTC datetime from cryptography's ``<name>_utc`` (>= 42) or naive ``<name>``."""
-    value = getattr(cert_or_response, name + "_utc", None)
-    if value is None:
+    try:
+        return getattr(cert_or_response, name + "_utc")  # None when absent (a response without nextUpdate)
+    except AttributeError:
         value = getattr(cert_or_response, name)
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
