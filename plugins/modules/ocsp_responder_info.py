@@ -61,7 +61,8 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for a responder during a probe.
+    description:
+      - Seconds the whole probe of one certificate may take (connect, send, read: one deadline, not per read).
     type: float
     default: 5
   proxy:
@@ -274,7 +275,10 @@ certificates:
           C(valid), C(authentic), C(response_status), C(cert_status), C(revocation_time), C(revocation_reason),
           C(this_update), C(next_update), C(produced_at), C(age), C(signer) (C(issuer) or C(delegated)),
           C(signer_subject), C(errors).
-        - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout),
+        - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout) (the
+          whole exchange, connect to last byte, did not finish within O(timeout)), C(not_http) (the peer does not
+          speak HTTP), C(incomplete_response) (fewer bytes than its Content-Length), C(response_too_large) (a body over
+          1 MiB, refused unread), C(redirect) (a 3xx: not followed, as mod_ssl follows none), C(bad_proxy),
           C(http_status), C(not_ocsp), C(try_later), C(unauthorized), C(malformed_request), C(internal_error),
           C(sig_required), C(signer_not_authorized), C(signature_invalid), C(unsupported_algorithm) (a hash or
           signature algorithm the validator cannot check, its OID named), C(unsupported_critical_extension),
