@@ -305,10 +305,13 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
         elif not _has_ocsp_signing(signer):
             _error(errors, "signer_not_authorized",
                    "signed by delegate {0}, which lacks id-kp-OCSPSigning".format(_subject(signer)))
-        elif not _valid_at(errors, signer, now, skew):
-            pass
         else:
-            kind = "delegated"
+            problem = _validity_problem(signer, now, skew)
+            if problem:
+                _error(errors, "signer_not_authorized", "signed by delegate {0}, which {1}".format(
+                    _subject(signer), problem))
+            else:
+                kind = "delegated"
     elif kind is None:
         _error(errors, "signer_not_authorized",
                "the ResponderID names neither the issuer nor a certificate included in the response")
@@ -385,19 +388,15 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
     result["valid"] = not errors
 
 
-def _valid_at(errors, cert, now, skew):
-    """Whether a delegated signer's own validity covers now (with skew); its error otherwise."""
+def _validity_problem(cert, now, skew):
+    """Why a delegated signer's own validity does not cover now (with skew), in words; None when it does."""
     slack = datetime.timedelta(seconds=skew)
     not_before, not_after = _utc(cert, "not_valid_before"), _utc(cert, "not_valid_after")
     if not_after < now - slack:
-        _error(errors, "signer_not_authorized", "signed by delegate {0}, which expired on {1}".format(
-            _subject(cert), iso(not_after)))
-        return False
+        return "expired on {0}".format(iso(not_after))
     if not_before > now + slack:
-        _error(errors, "signer_not_authorized", "signed by delegate {0}, which is not valid before {1}".format(
-            _subject(cert), iso(not_before)))
-        return False
-    return True
+        return "is not valid before {0}".format(iso(not_before))
+    return None
 
 
 def _subject(cert):

@@ -58,7 +58,7 @@ def _delegate(pki, name, not_before, not_after):
 
 @pytest.mark.parametrize("name, before, after, word", [
     ("expired_delegate", -400, -300, "expired"),
-    ("future_delegate", 300, 400, "not valid before"),
+    ("future_delegate", 300, 400, "is not valid before"),
 ])
 def test_delegate_is_judged_at_now(pki, name, before, after, word):
     now = _now()
@@ -106,3 +106,32 @@ def test_without_next_update_a_default_maximum_age_applies(pki):
     # an explicit max_age is the operator's and wins
     assert judge(pki, thirteen, max_age=86400)["valid"]
     assert _ocsp.DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE == 12 * 3600
+
+
+def _utc_of(cert, name):
+    return getattr(cert, name + "_utc", None) or getattr(cert, name).replace(tzinfo=UTC)
+
+
+def test_delegate_validity_boundaries_are_inclusive(pki):
+    """Kills < -> <= and > -> >= on the delegate's notAfter and notBefore (benchmarks/mutation)."""
+    now, hour, second = _now(), datetime.timedelta(hours=1), datetime.timedelta(seconds=1)
+    for name, before, after, edge in (("edge_expired", now - 30 * 24 * hour, now - hour, "not_valid_after"),
+                                      ("edge_future", now + hour, now + 30 * 24 * hour, "not_valid_before")):
+        delegate = _delegate(pki, name, before, after)
+        der = response(pki, signer=delegate, certificates=[delegate], this_update=now - 2 * hour,
+                       next_update=now + 3 * hour)
+        at = _utc_of(delegate.cert, edge) + (hour if edge == "not_valid_after" else -hour)
+        outside = at + (second if edge == "not_valid_after" else -second)
+        assert judge(pki, der, now=at, skew=3600)["valid"], name
+        assert codes(judge(pki, der, now=outside, skew=3600)) == ["signer_not_authorized"], name
+
+
+def test_window_and_default_age_boundaries_are_inclusive(pki):
+    """Kills < -> <= on nextUpdate-before-thisUpdate and > -> >= on the default maximum age."""
+    this_update = _now() - datetime.timedelta(minutes=1)  # producedAt (now) stays within the default skew
+    same = response(pki, this_update=this_update, next_update=this_update)
+    assert judge(pki, same, now=this_update.replace(tzinfo=UTC))["valid"]
+    no_next = response(pki, this_update=this_update, next_update=None)
+    at = this_update.replace(tzinfo=UTC) + datetime.timedelta(seconds=_ocsp.DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE)
+    assert judge(pki, no_next, now=at, skew=86400)["valid"]
+    assert codes(judge(pki, no_next, now=at + datetime.timedelta(seconds=1), skew=86400)) == ["too_old"]
