@@ -21,12 +21,12 @@ description:
   - With O(probe=true), sends a real OCSP request from the managed host to each certificate's first responder and
     validates the answer (signature by the issuer or an authorized delegate, CertID, status, time window).
   - The certificate decides where mod_ssl connects. mod_ssl asks only the first OCSP URI of a certificate (or the
-    C(SSLStaplingForceURL) in force for the vhost, which replaces it): that one destination is resolved, probed and
-    returned in RV(endpoints); the other URIs are listed and never asked. A destination that can never be a responder
-    (a link-local address such as C(169.254.169.254), the unspecified address, multicast, the IPv4 broadcast), or one
-    outside O(allowed_networks), is refused with its reason (RV(certificates[].endpoints[].refused)); the certificate is
-    then not stapleable and nothing is sent there. Private and loopback addresses are allowed (a private CA's
-    responder).
+    C(SSLStaplingForceURL) in force for the vhost, which replaces it), and only that one destination is resolved,
+    probed and returned in RV(endpoints); the other URIs are listed and never asked.
+  - A destination that can never be a responder (a link-local address such as C(169.254.169.254), the unspecified
+    address, multicast, the IPv4 broadcast), or one outside O(allowed_networks), is refused with its reason (C(refused)
+    in RV(certificates[].endpoints)); the certificate is then not stapleable and nothing is sent there. Private and
+    loopback addresses are allowed (a private CA's responder).
   - One unreadable certificate never hides the others' results; the task fails after reporting all of them unless
     O(fail_on_error=false).
   - The stapling facts are read as OpenSSL (and so mod_ssl) reads them. The AIA and TLS Feature extensions are read
@@ -69,7 +69,7 @@ options:
     default: false
   timeout:
     description:
-      - Seconds the whole probe of one certificate may take (connect, send, read: one deadline, not per read).
+      - Seconds the whole probe of one certificate may take (connect, send and read under one deadline, not per read).
     type: float
     default: 5
   proxy:
@@ -315,7 +315,7 @@ certificates:
         - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout) (the
           whole exchange, connect to last byte, did not finish within O(timeout)), C(not_http) (the peer does not
           speak HTTP), C(incomplete_response) (fewer bytes than its Content-Length), C(response_too_large) (a body over
-          1 MiB, refused unread), C(redirect) (a 3xx: not followed, as mod_ssl follows none), C(bad_proxy),
+          1 MiB, refused unread), C(redirect) (a 3xx, not followed, as mod_ssl follows none), C(bad_proxy),
           C(http_status), C(not_ocsp), C(try_later), C(unauthorized), C(malformed_request), C(internal_error),
           C(sig_required), C(signer_not_authorized), C(signature_invalid), C(unsupported_algorithm) (a hash or
           signature algorithm the validator cannot check, its OID named), C(unsupported_critical_extension),

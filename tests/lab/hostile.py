@@ -136,7 +136,7 @@ def drip(interval=0.2, total=300):
     def behaviour(server, conn, request):
         conn.sendall("HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {0}\r\n\r\n".format(
             total).encode("ascii"))
-        for _ in range(total):
+        for _byte in range(total):
             if server._stop.is_set():
                 raise OSError("stopped")
             conn.sendall(b"0")
