@@ -18,13 +18,16 @@ The properties:
 ``run(target, max_examples, seed)`` runs one property and returns what it saw (for the benchmark's table).
 """
 
+import atexit
 import datetime
 import os
 import re
+import shutil
 import tempfile
 import threading
 
 from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from ansible_collections.ocsp.stapling.plugins.module_utils import _apache, _ocsp, _x509
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_config import ConfigReader
@@ -32,6 +35,18 @@ from ansible_collections.ocsp.stapling.plugins.module_utils._errors import Stapl
 from lab.config_fuzz import MinimalRoot, cached_runner, generate, judge
 from lab.pki import PKI
 from lab.responders import build_response
+
+
+def _tempdir(prefix):
+    """A temporary directory removed when the process exits (a long run writes thousands of configurations)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+# hypothesis keeps caches in ./.hypothesis even without an example database: never in the checkout (the built
+# tarball would carry it), always in a directory of this process's own.
+set_hypothesis_home_dir(_tempdir("hypothesis-"))
 
 # What a configuration edit inserts: what the reader treats specially, and some plain text.
 CONFIG_PIECES = ["\\\n", "\\\r\n", "\\", "\n", "\r\n", "\r", '"', "'", "#", "${", "}", "${UNDEFINED}", "<", ">",
@@ -73,7 +88,7 @@ def _apply(data, edits):
 class _ConfigTarget(object):
     def __init__(self, oracle):
         self.oracle = oracle
-        self.work = tempfile.mkdtemp(prefix="fuzz-config-")
+        self.work = _tempdir("fuzz-config-")
         self.run = cached_runner()
         self.count = 0
         self.accepted = 0
@@ -143,7 +158,7 @@ class _PkiMaterial(object):
         return cls._instance
 
     def __init__(self):
-        self.pki = PKI.create(tempfile.mkdtemp(prefix="fuzz-pki-"), "http://127.0.0.1:1/")
+        self.pki = PKI.create(_tempdir("fuzz-pki-"), "http://127.0.0.1:1/")
         good = self.pki.certs["good"]
         with open(good.fullchain_path, "rb") as f:
             self.bundle = f.read()
