@@ -49,7 +49,7 @@ def best(fn, runs):
 
 def render_in_process(text, source):
     collection_path.ensure()
-    from ansible_collections.ocsp.stapling.plugins.filter import stapling_report_render as mod
+    from ansible_collections.ocsp.stapling.plugins.plugin_utils import _report_render as mod
     mod._ENVIRONMENTS.clear()
     w, c = time.perf_counter(), time.process_time()
     html, md = mod.stapling_report_render(text, template=TEMPLATES, source=source)
@@ -96,7 +96,7 @@ from ansible.plugins.loader import init_plugin_loader
 init_plugin_loader([cp])
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
-from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import stapling_report_view
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_view import stapling_report_view
 view = stapling_report_view(open(sys.argv[1]).read())
 templar = Templar(loader=DataLoader(), variables={"v": view})
 # Ansible's templating does not autoescape: every expression gets the |e a template for it would need.

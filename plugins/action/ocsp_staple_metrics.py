@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -18,7 +19,8 @@ from ansible_collections.ocsp.stapling.plugins.plugin_utils._metrics import expo
 
 ARGUMENT_SPEC = {
     "path": {"type": "path", "required": True},
-    "summary": {"type": "dict", "required": True},
+    "summary": {"type": "dict"},
+    "src": {"type": "path"},
     "mode": {"type": "raw", "default": "0644"},
 }
 
@@ -30,8 +32,19 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
+                                                        mutually_exclusive=[("summary", "src")],
+                                                        required_one_of=[("summary", "src")])
         path, summary = args["path"], args["summary"]
+        if args["src"]:
+            try:
+                with open(args["src"], "rb") as f:
+                    summary = json.loads(to_text(f.read(), errors="surrogate_or_strict"))
+            except (IOError, OSError, ValueError) as exc:
+                raise AnsibleActionFail("ocsp_staple_metrics: src {0} is not a readable JSON summary ({1}); give the "
+                                        "file ocsp.stapling.verify wrote (verify-latest.json)".format(args["src"], exc))
+            if not isinstance(summary, dict):
+                summary = {}
         try:
             mode = int(args["mode"], 8) if isinstance(args["mode"], str) else int(args["mode"])
         except (TypeError, ValueError):
@@ -40,8 +53,8 @@ class ActionModule(ActionBase):
         if not str(summary.get("schema") or "").startswith("ocsp.stapling/report/") \
                 or not isinstance(summary.get("hosts"), dict):
             raise AnsibleActionFail("ocsp_staple_metrics: summary must be the JSON summary of ocsp.stapling.verify "
-                                    "(schema ocsp.stapling/report/1, with hosts), e.g. the fact __apache_stapling_summary"
-                                    " or the content of verify-latest.json")
+                                    "(schema ocsp.stapling/report/1, with hosts): the file verify-latest.json (src), or "
+                                    "its content (summary)")
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise AnsibleActionFail("ocsp_staple_metrics: path {0}: the directory {1} does not exist; create it (for "

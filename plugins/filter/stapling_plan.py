@@ -11,9 +11,10 @@ name: stapling_plan
 short_description: Turn Apache and certificate facts into a per-vhost OCSP stapling plan
 version_added: 1.0.0
 description:
-  - Runs on the controller. Takes the result of M(ocsp.stapling.apache_info) and the result of
-    M(ocsp.stapling.ocsp_responder_info) (run with O(ocsp.stapling.ocsp_responder_info#module:vhosts) set to the
-    vhosts of the same facts) and decides, for every TLS virtual host, whether it gets stapling and why.
+  - Runs on the controller, a pure function of its inputs. Takes the result of M(ocsp.stapling.apache_info) and the
+    result of M(ocsp.stapling.ocsp_responder_info) (run with O(ocsp.stapling.ocsp_responder_info#module:vhosts) set to
+    the vhosts of the same facts), or the one result of M(ocsp.stapling.apache_stapling_info) that holds both, and
+    decides, for every TLS virtual host, whether it gets stapling and why.
   - A vhost is stapled when its served certificate has an C(http://) OCSP URI (or a forced URL), the issuer
     certificate is where mod_ssl looks, and the certificate has not expired.
   - A certificate without an OCSP URI is a normal state (Let's Encrypt since May 2025), decided as C(no_ocsp_uri),
@@ -34,13 +35,15 @@ description:
     M(ocsp.stapling.apache_reload).
 options:
   _input:
-    description: The registered result of M(ocsp.stapling.apache_info).
+    description: The registered result of M(ocsp.stapling.apache_info), or of M(ocsp.stapling.apache_stapling_info).
     type: dict
     required: true
   responder_info:
-    description: The registered result of M(ocsp.stapling.ocsp_responder_info) over the same vhosts.
+    description:
+      - The registered result of M(ocsp.stapling.ocsp_responder_info) over the same vhosts.
+      - Omit it when the input is the result of M(ocsp.stapling.apache_stapling_info), which carries the certificates
+        and the node's libraries itself.
     type: dict
-    required: true
   include:
     description:
       - Shell-style globs (C(*.example.org)), matched case-insensitively against each vhost's ServerName and
@@ -101,6 +104,13 @@ options:
     type: bool
     default: false
     version_added: 1.1.0
+  fail_on_vhost_error:
+    description:
+      - Whether a per-vhost error (a missing chain, a revoked certificate...) refuses the whole host, as the host-level
+        errors do (RV(_value.refusal)).
+    type: bool
+    default: false
+    version_added: 1.1.0
   preflight:
     description:
       - What the role learned of the node's Python libraries beyond O(responder_info)'s C(libraries). Keys
@@ -115,7 +125,15 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Facts about the web server and the certificates it serves
+- name: The web server, the certificates it serves and the node's libraries, in one module execution
+  ocsp.stapling.apache_stapling_info:
+  register: host_facts
+
+- name: The plan from them
+  ansible.builtin.set_fact:
+    plan: "{{ host_facts | ocsp.stapling.stapling_plan }}"
+
+- name: Facts about the web server and the certificates it serves, by the two modules
   ocsp.stapling.apache_info:
   register: apache_facts
 
@@ -196,6 +214,14 @@ _value:
           packages a check run would install).
       type: dict
       version_added: 1.1.0
+    refusal:
+      description:
+        - V(null) when the host may be changed; else why it is refused before any change, as the failure record every
+          step of the collection writes - C(task) (V(preflight) when the host lacks something the whole rollout needs,
+          else V(plan)), C(msg) (every host error, and with O(fail_on_vhost_error=true) every vhost error, joined by
+          C(; )), C(staples) and C(log) (empty).
+      type: dict
+      version_added: 1.1.0
     warnings:
       description: Readable warnings (for example must-staple without mod_md).
       type: list
@@ -211,14 +237,12 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import destination_problem, parse_networks
-from ansible_collections.ocsp.stapling.plugins.module_utils._responder_info import forced_url
+from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import (
+    destination_problem, endpoint_from_url, forced_url, is_address, merge_endpoint, merged_list, parse_networks,
+)
+from ansible_collections.ocsp.stapling.plugins.module_utils._gate import configtest_refusal
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import failure_record
 
-try:
-    import jmespath
-    HAS_JMESPATH = True
-except ImportError:
-    HAS_JMESPATH = False
 
 _WILDCARD_HOSTS = ("*", "_default_", "0.0.0.0", "[::]", "::")
 # Every decision and code a plan holds (docs/report-schema.md lists the same; a unit test keeps them in step).
@@ -322,25 +346,10 @@ def _force_url_for(vhost, force_url):
 
 
 def _endpoint_from_url(url):
-    m = re.match(r"^http://(\[[^\]]+\]|[^/:]+)(?::(\d+))?(/.*)?$", url, re.IGNORECASE)
-    if not m:
+    endpoint = endpoint_from_url(url)
+    if endpoint is None:
         raise _err("force_url {0!r} is not an http://HOST[:PORT]/ URL".format(url))
-    return {"host": m.group(1).strip("[]"), "port": int(m.group(2) or 80), "protocol": "tcp", "addresses": [],
-            "resolve_error": None, "uris": [url]}
-
-
-def _merge_endpoint(merged, endpoint):
-    key = (endpoint["host"], endpoint["port"])
-    if key not in merged:
-        merged[key] = {"host": endpoint["host"], "port": endpoint["port"], "protocol": endpoint.get("protocol", "tcp"),
-                       "addresses": [], "resolve_error": endpoint.get("resolve_error"), "uris": []}
-    entry = merged[key]
-    for addr in endpoint.get("addresses") or []:
-        if addr not in entry["addresses"]:
-            entry["addresses"].append(addr)
-    for uri in endpoint.get("uris") or ([endpoint["uri"]] if endpoint.get("uri") else []):
-        if uri not in entry["uris"]:
-            entry["uris"].append(uri)
+    return endpoint
 
 
 def _cert_brief(cert):
@@ -378,19 +387,9 @@ def _gate(apache_info, engine, fix_misplaced_cache):
         errors.append({"code": "cannot_staple", "msg": "this Apache cannot staple with mod_ssl: {0}".format(
             ssl.get("reason") or "unknown reason")})
     # A missing socache_shmcb is not a refusal: apache_stapling_config loads it with the cache (and configtest proves it).
-    problems = apache_info.get("problems") or []
-    misplaced = [p for p in problems if p.get("code") == "cache_in_vhost"]
-    for problem in problems:
-        if problem.get("code") != "configtest_failed":
-            continue
-        if misplaced and fix_misplaced_cache:
-            continue  # the change removes the misplaced cache; its configtest then proves the result
-        fix = (" (an SSLStaplingCache inside a vhost at {0} line {1}: remove it, or set "
-               "apache_stapling_fix_misplaced_cache)".format(misplaced[0].get("file"), misplaced[0].get("line"))
-               if misplaced else "")
-        errors.append({"code": "configtest_failed",
-                       "msg": "Apache's configuration already fails its configtest before any change; fix it "
-                              "first, nothing was touched{0}: {1}".format(fix, problem.get("msg"))})
+    why = configtest_refusal(apache_info.get("problems"), fix_misplaced_cache, "apache_stapling_fix_misplaced_cache")
+    if why:
+        errors.append({"code": "configtest_failed", "msg": why})
     return errors
 
 
@@ -454,7 +453,11 @@ def _select(tls_vhosts, index, include, exclude, query):
         if not include or _matches(vhost, include):
             selected.add(i)
     if query:
-        if not HAS_JMESPATH:
+        try:
+            import jmespath  # only a query needs it (imported here: every worker that plans loads this file)
+        except ImportError:
+            jmespath = None
+        if jmespath is None:
             raise _err("query needs the jmespath Python library on the controller (pip install jmespath, or the "
                        "python3-jmespath package)")
         data = []
@@ -498,21 +501,12 @@ def _refusal(endpoint, networks):
         return endpoint["refused"]
     for address in [endpoint.get("host")] + list(endpoint.get("addresses") or []):
         try:
-            problem = destination_problem(address, networks) if _is_address(address) else None
+            problem = destination_problem(address, networks) if is_address(address) else None
         except ValueError:
             problem = None
         if problem:
             return "{0} is {1}".format(address, problem)
     return None
-
-
-def _is_address(text):
-    import ipaddress
-    try:
-        ipaddress.ip_address(str(text).split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 def _destination(cert, force):
@@ -583,11 +577,17 @@ def _missing_issuer(vhost, cert):
                                                          vhost.get("line")))
 
 
-def stapling_plan(apache_info, responder_info, include=None, exclude=None, query=None, force_url=None, engine="auto",
+def stapling_plan(apache_info, responder_info=None, include=None, exclude=None, query=None, force_url=None, engine="auto",
                   allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False,
-                  take_over=False, preflight=None, allowed_networks=None):
+                  take_over=False, preflight=None, allowed_networks=None, fail_on_vhost_error=False):
     if not isinstance(apache_info, dict) or "vhosts" not in apache_info:
         raise _err("the input must be the registered result of ocsp.stapling.apache_info (a dict with 'vhosts')")
+    if responder_info is None:
+        # apache_stapling_info: one result holds the certificates and the node's libraries too.
+        if "certificates" not in apache_info and "libraries" not in apache_info:
+            raise _err("give responder_info (the result of ocsp.stapling.ocsp_responder_info), or plan from the "
+                       "result of ocsp.stapling.apache_stapling_info, which carries the certificates")
+        responder_info = apache_info
     if isinstance(responder_info, dict) and "certificates" not in responder_info and "libraries" in responder_info:
         # ocsp_responder_info could not run (cryptography missing): no certificate facts, the preflight says why.
         responder_info = dict(responder_info, certificates=[], endpoints=[])
@@ -602,8 +602,9 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
         raise _err("engine must be auto, mod_ssl or mod_md, got {0!r}".format(engine))
     if state not in ("present", "absent"):
         raise _err("state must be present or absent, got {0!r}".format(state))
-    if not isinstance(allow_mod_md, bool):
-        raise _err("allow_mod_md must be a boolean, got {0!r} (use '| bool')".format(allow_mod_md))
+    if not isinstance(allow_mod_md, bool) or not isinstance(fail_on_vhost_error, bool):
+        raise _err("allow_mod_md and fail_on_vhost_error must be booleans, got {0!r} / {1!r} (use '| bool')".format(
+            allow_mod_md, fail_on_vhost_error))
     if isinstance(allowed_networks, string_types):
         raise _err("allowed_networks is a list of networks (CIDR), got the string {0!r}".format(allowed_networks))
     try:
@@ -683,7 +684,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
                 # egress only where mod_ssl goes: one endpoint per vhost, never the certificate's other URIs
                 destination = _destination(cert, asked)
                 if destination is not None:
-                    _merge_endpoint(merged, destination)
+                    merge_endpoint(merged, destination)
         decisions.append(entry)
 
     if must_staple and chosen != "mod_md" and state == "present":
@@ -693,21 +694,26 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
     summary = {}
     for d in decisions:
         summary[d["decision"]] = summary.get(d["decision"], 0) + 1
+    gaps = [e for e in errors if e["code"] in PREFLIGHT_CODES]
+    refusal = None
+    if errors or (fail_on_vhost_error and summary.get("error")):
+        vhost_errors = [d["reason"] for d in decisions if d["decision"] == "error"] if fail_on_vhost_error else []
+        refusal = failure_record("preflight" if gaps else "plan", [e["msg"] for e in errors] + vhost_errors)
     return {
         "state": state,
         "engine": chosen,
         "engine_reason": engine_reason,
         "vhosts": vhosts_out,
         "decisions": decisions,
-        "endpoints": [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))],
+        "endpoints": merged_list(merged),
         "targets": targets,
         "checks": checks,
         "must_staple": must_staple,
         "errors": errors,
         "warnings": warnings + preflight_notes,
         "summary": summary,
-        "preflight": {"ok": not [e for e in errors if e["code"] in PREFLIGHT_CODES],
-                      "gaps": [e for e in errors if e["code"] in PREFLIGHT_CODES], "notes": preflight_notes},
+        "preflight": {"ok": not gaps, "gaps": gaps, "notes": preflight_notes},
+        "refusal": refusal,
     }
 
 

@@ -13,7 +13,8 @@ version_added: 1.0.0
 description:
   - Computes the report's view with C(ocsp.stapling.stapling_report_view) and renders a Jinja2 template file with it
     (the template sees it as C(v)). The role C(ocsp.stapling.stapling_report) renders its templates
-    C(report.html.j2) and C(report.md.j2) this way and writes the result with M(ansible.builtin.copy).
+    C(report.html.j2) and C(report.md.j2) the same way, in the action M(ocsp.stapling.stapling_summary), which writes
+    them itself.
   - The template is rendered by Jinja2 itself, not by Ansible's templating. Templates whose name ends in C(.html.j2),
     C(.htm.j2) or C(.html) are B(autoescaped) (every value from a host is HTML-escaped unless marked safe; Ansible's
     templating ignores C({% autoescape %})), undefined names fail, and a fleet of 1,000 hosts with 5 vhosts each
@@ -76,77 +77,24 @@ _value:
   type: raw
 """
 
-import os
-
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.unsafe_proxy import wrap_var
-
-from ansible_collections.ocsp.stapling.plugins.filter.md_code import md_code
-from ansible_collections.ocsp.stapling.plugins.filter.md_escape import md_escape
-from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import duration, stapling_report_view
-
-try:
-    import jinja2
-except ImportError:  # pragma: no cover - ansible-core requires Jinja2
-    jinja2 = None
-
-_ENVIRONMENTS = {}
-
-
-def _autoescape(name):
-    name = (name or "").lower()
-    return name.endswith((".html.j2", ".htm.j2", ".html", ".htm"))
-
-
-def _environment(directory):
-    env = _ENVIRONMENTS.get(directory)
-    if env is None:
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=_autoescape,
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
-        env.filters["ocsp.stapling.md_escape"] = md_escape
-        env.filters["ocsp.stapling.md_code"] = md_code
-        env.filters["ocsp.stapling.duration"] = duration
-        _ENVIRONMENTS[directory] = env
-    return env
-
-
-def _template(env_path):
-    path = os.path.abspath(to_text(env_path or ""))
-    if not env_path or not os.path.isfile(path):
-        raise AnsibleFilterError("stapling_report_render: template {0!r} is not a file; give the path of a Jinja2 "
-                                 "template (the role ocsp.stapling.stapling_report ships report.html.j2 and "
-                                 "report.md.j2)".format(env_path))
-    try:
-        return path, _environment(os.path.dirname(path)).get_template(os.path.basename(path))
-    except jinja2.TemplateError as e:
-        raise AnsibleFilterError("stapling_report_render: template {0}{1}: {2}".format(
-            path, " line {0}".format(e.lineno) if getattr(e, "lineno", None) else "", e))
 
 
 def stapling_report_render(summary, template, source=None, danger_fraction=0.33, chart_rows=50, attention_rows=100,
                            open_hosts=10, markdown_rows=50):
-    if jinja2 is None:  # pragma: no cover
-        raise AnsibleFilterError("stapling_report_render: Jinja2 is not importable on the controller")
-    several = isinstance(template, (list, tuple))
-    templates = [_template(t) for t in (template if several else [template])]
-    view = stapling_report_view(summary, source=source, danger_fraction=danger_fraction, chart_rows=chart_rows,
-                                attention_rows=attention_rows, open_hosts=open_hosts)
+    # Imported here: every worker that runs any filter of this collection loads every filter file.
+    from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_render import stapling_report_render
+    from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_view import ReportError
     try:
-        view["markdown_rows"] = int(markdown_rows)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("stapling_report_render: markdown_rows must be a number, got {0!r}".format(markdown_rows))
-    out = []
-    for path, tmpl in templates:
-        try:
-            out.append(tmpl.render(v=view))
-        except jinja2.TemplateError as e:
-            raise AnsibleFilterError("stapling_report_render: template {0}{1}: {2}".format(
-                path, " line {0}".format(e.lineno) if getattr(e, "lineno", None) else "", e))
+        out = stapling_report_render(summary, template, source=source, danger_fraction=danger_fraction,
+                                     chart_rows=chart_rows, attention_rows=attention_rows, open_hosts=open_hosts,
+                                     markdown_rows=markdown_rows)
+    except ReportError as e:
+        raise AnsibleFilterError(str(e))
     # Marked unsafe: text from hosts ("{{ ... }}" in a vhost name) is never templated again by Ansible (2.16 would
     # template a fact holding it when a later task reads it; 2.19 trusts no filter output as a template anyway).
-    out = [wrap_var(text) for text in out]
-    return out if several else out[0]
+    return [wrap_var(text) for text in out] if isinstance(out, list) else wrap_var(out)
 
 
 class FilterModule(object):

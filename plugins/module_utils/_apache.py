@@ -232,10 +232,31 @@ def capabilities(version, modules, mod_ssl_openssl):
     return {"mod_ssl_stapling": ssl, "mod_md_stapling": md}
 
 
+def warnings_of(facts):
+    """The module warnings of apache_info's facts: every problem of severity error (file:line: message) and the
+    mod_ssl stapling warning (Apache older than 2.4.13)."""
+    out = []
+    for problem in facts["problems"]:
+        if problem["severity"] == "error":
+            out.append("{0}{1}: {2}".format(problem["file"] or "", ":" + str(problem["line"]) if problem["line"] else "",
+                                            problem["msg"]))
+    warning = facts["capabilities"]["mod_ssl_stapling"].get("warning")
+    if warning:
+        out.append(warning)
+    return out
+
+
 def gather(run, control, server_root=None, config_file=None, openssl=None, ldd=None, base_env=None, defines=()):
     """Everything apache_info returns. ``control`` is the binary found or given."""
     instance = ApacheInstance(control, server_root=server_root, config_file=config_file, defines=defines,
                               base_env=base_env, run=run)
+    return read_instance(instance, openssl=openssl, ldd=ldd)
+
+
+def read_instance(instance, openssl=None, ldd=None):
+    """Everything apache_info returns, for an instance (``_apache_instance.instance_from_module``); resolves it
+    (ServerRoot and main configuration file from ``-V`` where they were not given)."""
+    run, control, defines = instance.run, instance.control, instance.defines
     created = instance.prepare_runtime()
     env = instance.run_env()
     server = instance.server

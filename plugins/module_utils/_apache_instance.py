@@ -104,6 +104,8 @@ class ApacheInstance(object):
 
     def __init__(self, control, server_root=None, config_file=None, defines=(), base_env=None, run=None):
         self.control = control
+        self.run = run
+        self.base_env = dict(base_env or {})
         self.defines = list(defines or ())
         base_env = dict(base_env or {})
         self.confdir = debian_confdir(control, server_root, base_env)
@@ -238,3 +240,67 @@ class ApacheInstance(object):
             "envvars": self.envvars,
             "env": dict((k, v) for k, v in sorted(self.env.items()) if k.startswith("APACHE_")),
         }
+
+
+# --- the one interface of "which Apache instance" for modules ----------------------------------------------------
+# The options every module that acts on an Apache instance takes (documented once, in the doc fragment
+# ocsp.stapling._apache_instance), and the one place that turns them into an ApacheInstance.
+INSTANCE_OPTIONS = ("binary", "server_root", "config_file", "defines")
+BINARY_DIRS = ["/usr/sbin", "/usr/local/apache2/bin"]
+
+
+def instance_argument_spec():
+    """The argument spec of the instance options (binary, server_root, config_file, defines)."""
+    return dict(
+        binary=dict(type="path"),
+        server_root=dict(type="path"),
+        config_file=dict(type="path"),
+        defines=dict(type="list", elements="str", default=[]),
+    )
+
+
+def find_binary(module):
+    """The control or server binary given (it must exist), else the first of CONTROL_BINARIES found; fails the
+    module naming what to set."""
+    binary = module.params.get("binary")
+    if binary:
+        if not os.path.exists(binary):
+            module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or "
+                                 "apache2".format(binary))
+        return binary
+    for name in CONTROL_BINARIES:
+        binary = module.get_bin_path(name, opt_dirs=BINARY_DIRS)
+        if binary:
+            return binary
+    module.fail_json(msg="no Apache binary found ({0}) on PATH or in {1}; install Apache or set binary".format(
+        ", ".join(CONTROL_BINARIES), ", ".join(BINARY_DIRS)))
+
+
+def module_runner(module):
+    """run(argv, env) -> (rc, out, err) over the module's run_command, with LC_ALL=C and the instance's environment."""
+    def run(argv, env):
+        environ = {"LC_ALL": "C"}
+        environ.update(env or {})
+        return module.run_command(argv, environ_update=environ)
+    return run
+
+
+def instance_from_module(module, layout=None):
+    """The ApacheInstance the module's instance options name (not resolved yet: ``_apache.gather`` runs ``-V`` and
+    resolves it). ``layout``: an instance already read (apache_info's ``layout``, or a journal's): its ServerRoot and
+    main configuration file are taken as resolved, so nothing needs to ask Apache again. Raises StaplingError when
+    the instance's envvars cannot be sourced; fails the module when no binary is found."""
+    p = module.params
+    binary = find_binary(module)
+    base_env = {}
+    # apache2ctl honours APACHE_CONFDIR from its environment: so does every command we run on its behalf.
+    if not p.get("server_root") and os.environ.get("APACHE_CONFDIR"):
+        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
+    server_root, config_file = p.get("server_root"), p.get("config_file")
+    if layout:
+        server_root, config_file = layout.get("server_root") or server_root, layout.get("config_file") or config_file
+    instance = ApacheInstance(binary, server_root=server_root, config_file=config_file, defines=p.get("defines") or (),
+                              base_env=base_env, run=module_runner(module))
+    if layout and layout.get("server_root") and layout.get("config_file"):
+        instance.resolve({})
+    return instance

@@ -76,11 +76,37 @@ def _report(has, version, minimal, path, package):
             "path": path, "ok": ok, "package": package}
 
 
+# /etc/os-release ID / ID_LIKE words -> the os_family Ansible's setup reports (the package names differ by family).
+_FAMILIES = (("debian", "Debian"), ("ubuntu", "Debian"), ("rhel", "RedHat"), ("fedora", "RedHat"),
+             ("centos", "RedHat"), ("suse", "Suse"), ("opensuse", "Suse"), ("sles", "Suse"))
+
+
+def os_family(path="/etc/os-release"):
+    """Debian, RedHat or Suse (as ansible_facts.os_family names them) from os-release's ID and ID_LIKE, or None: the
+    role names the packages of missing libraries by it without gathering facts."""
+    words = []
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _sep, value = line.strip().partition("=")
+                if name in ("ID", "ID_LIKE"):
+                    words += value.strip().strip("\"'").lower().split()
+    except (IOError, OSError, UnicodeDecodeError):
+        return None
+    for word in words:
+        for key, family in _FAMILIES:
+            if word == key or word.startswith(key + "-"):
+                return family
+    return None
+
+
 def libraries():
     """What the node's Python has of the libraries the collection needs (the preflight reads it): per library
-    found, version, minimum, path, ok, and the Debian package name (the controller maps other distributions)."""
+    found, version, minimum, path, ok, and the Debian package name (the controller maps other distributions by
+    ``os_family``)."""
     return {
         "python": sys.executable,
+        "os_family": os_family(),
         "cryptography": _report(HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_VERSION, MINIMAL_CRYPTOGRAPHY_VERSION,
                                 CRYPTOGRAPHY_PATH, "python3-cryptography"),
         "pyOpenSSL": _report(HAS_PYOPENSSL, PYOPENSSL_VERSION, MINIMAL_PYOPENSSL_VERSION, PYOPENSSL_PATH,

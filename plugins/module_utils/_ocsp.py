@@ -22,6 +22,9 @@ import time
 
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 
+from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import (  # noqa: F401 (the egress policy)
+    destination_problem, parse_networks,
+)
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
     _der_children, _der_oid, _der_tlv, _describe, _utc, iso, is_issued_by, serial_hex, verify_signature,
 )
@@ -79,51 +82,6 @@ def parse_endpoint(uri):
     elif scheme != "http":
         out["error"] = "scheme {0}:// is not supported by mod_ssl stapling (only http://)".format(scheme)
     return out
-
-
-_UNSPECIFIED_V4 = ipaddress.ip_network("0.0.0.0/8")
-_BROADCAST_V4 = ipaddress.ip_address("255.255.255.255")
-
-
-def parse_networks(values, what="allowed_networks"):
-    """The CIDRs of ``values`` (None or [] = no restriction) as ip_network objects; StaplingError-free: ValueError
-    naming the value and the fix."""
-    networks = []
-    for value in values or []:
-        try:
-            networks.append(ipaddress.ip_network(str(value).strip(), strict=True))
-        except ValueError as exc:
-            raise ValueError("{0}: {1!r} is not a network in CIDR notation ({2}); write it as 192.0.2.0/24 or "
-                             "2001:db8::/32 (an address alone is one host)".format(what, value, exc))
-    return networks
-
-
-def destination_problem(address, networks=None):
-    """Why egress (and the probe) must not go to ``address``, in words, or None.
-
-    The certificate decides where mod_ssl connects, so a certificate alone must not open the way to what can never
-    be a responder: link-local addresses (169.254.0.0/16, fe80::/10, where cloud metadata services answer), the
-    unspecified address (0.0.0.0/8, ::), multicast and the IPv4 broadcast. Private and loopback addresses stay
-    allowed: a private CA's responder on a private address is the usual enterprise case. ``networks`` (from
-    ``parse_networks``), when not empty, is the operator's list of networks egress may go to: any other address is
-    refused. IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry."""
-    try:
-        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
-    except ValueError:
-        return "not an IP address"
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_unspecified or (ip.version == 4 and ip in _UNSPECIFIED_V4):
-        return "an unspecified address, never a responder"
-    if ip.is_link_local:
-        return "a link-local address (169.254.0.0/16, fe80::/10: where cloud metadata services answer), never a responder"
-    if ip.is_multicast:
-        return "a multicast address, never a responder"
-    if ip == _BROADCAST_V4:
-        return "the broadcast address, never a responder"
-    if networks and not any(ip.version == n.version and ip in n for n in networks):
-        return "outside the networks egress is allowed to ({0})".format(", ".join(str(n) for n in networks))
-    return None
 
 
 def resolve(host, port):

@@ -11,6 +11,7 @@ import socket
 
 from ansible.module_utils.six import string_types
 
+from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import forced_url, merge_endpoint  # noqa: F401
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import (
     destination_problem, parse_endpoint, parse_networks, probe as ocsp_probe, resolve as dns_resolve,
@@ -52,16 +53,6 @@ def normalize_inputs(certificates, vhosts):
         by_path[key]["vhosts"].append({"server_name": vhost.get("server_name"), "file": vhost.get("file"),
                                        "line": vhost.get("line"), "index": index})
     return out
-
-
-def forced_url(vhost):
-    """The SSLStaplingForceURL in force for an apache_info vhost (its own or the global one), or None: mod_ssl then
-    asks that URL and never the certificate's."""
-    directives = (vhost.get("stapling") or {}).get("directives") or {}
-    for name, value in directives.items():
-        if name.lower() == "sslstaplingforceurl" and value:
-            return value.strip().strip("\"'")
-    return None
 
 
 def _stapling_verdict(summary, endpoints, issuer_found, forced=None):
@@ -228,12 +219,6 @@ def inspect_all(inputs, probe=False, timeout=5.0, proxy=None, resolve=True, skew
         certificates.append(entry)
         asked = [entry["force_endpoint"]] if "force_endpoint" in entry else (entry.get("endpoints") or [])[:1]
         for endpoint in asked:
-            if endpoint["error"] or endpoint["refused"]:
-                continue
-            key = (endpoint["host"], endpoint["port"])
-            if key not in merged:
-                merged[key] = {"host": endpoint["host"], "port": endpoint["port"], "protocol": "tcp", "uris": [],
-                               "addresses": endpoint["addresses"], "resolve_error": endpoint["resolve_error"]}
-            if endpoint["uri"] not in merged[key]["uris"]:
-                merged[key]["uris"].append(endpoint["uri"])
+            if not (endpoint["error"] or endpoint["refused"]):
+                merge_endpoint(merged, endpoint)
     return certificates, list(merged.values())

@@ -34,6 +34,7 @@ import time
 from ansible.module_utils.compat.version import LooseVersion
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+from ansible_collections.ocsp.stapling.plugins.module_utils._gate import configtest_refusal
 
 SNIPPET_NAME = "ocsp-stapling.conf"
 BEGIN = b"# BEGIN ocsp.stapling (managed by ocsp.stapling.apache_stapling_config; do not edit)"
@@ -174,23 +175,6 @@ def edit_vhost(data, line, wanted, take_over=False, fix_misplaced=False):
             out.append(text)
     action = ("replaced" if ours else "added") if wanted else "removed"
     return b"".join(out), action, None, []
-
-
-def remove_all_ours(data):
-    """Bytes without any of our per-vhost blocks (what state=absent and an unplanned vhost get)."""
-    lines = data.splitlines(True)
-    out, skip = [], False
-    for text in lines:
-        stripped = text.strip()
-        if stripped == BEGIN:
-            skip = True
-            continue
-        if skip:
-            if stripped == END:
-                skip = False
-            continue
-        out.append(text)
-    return b"".join(out)
 
 
 def blocks_in(data):
@@ -456,7 +440,7 @@ def running_parent(layout):
 def ours_in_force(facts, snippet):
     """The SSLStaplingCache value in force when it is ours (read from our snippet), else None."""
     d = facts["global_stapling"].get("SSLStaplingCache")
-    if d and is_ours(snippet) and os.path.realpath(d["file"]) == os.path.realpath(snippet):
+    if d and d.get("file") and is_ours(snippet) and os.path.realpath(d["file"]) == os.path.realpath(snippet):
         return d["value"]
     return None
 
@@ -770,6 +754,7 @@ def plan_changes(params, facts):
         if include_file:
             desired[include_file] = ("file", _with_include(data_of(include_file) or b"", snippet))
         cache_after = kept["value"] if kept else wanted_cache
+        cache_after_file = snippet if kept or "sslstaplingcache" not in foreign else foreign["sslstaplingcache"]["file"]
     else:  # absent
         kept = keep_cache(cache_before, None, old_text, parent, restart_allowed, _why(facts, parent),
                           _guarded(facts))
@@ -780,6 +765,7 @@ def plan_changes(params, facts):
             if link:
                 desired[link] = ("link", "../conf-available/" + os.path.basename(snippet))
             cache_after = kept["value"]
+            cache_after_file = snippet
         else:
             for path in ([snippet, link] if snippet_ours else []) + previously_enabled:
                 if path and os.path.lexists(path) and path not in foreign_files:
@@ -787,6 +773,7 @@ def plan_changes(params, facts):
             if include_file:
                 desired[include_file] = ("file", _without_include(data_of(include_file) or b""))
             cache_after = foreign.get("sslstaplingcache", {}).get("value")
+            cache_after_file = foreign.get("sslstaplingcache", {}).get("file")
     before = facts["global_stapling"].get("SSLStaplingCache", {}).get("value")
     # Keep only real changes.
     changes = {}
@@ -803,7 +790,7 @@ def plan_changes(params, facts):
             links.setdefault(target, []).append(shown)
     secret = has_credentials(params.get("proxy_url"))
     return {"changes": changes, "vhosts": vhost_report, "problems": problems, "cache_before": before,
-            "cache_after": cache_after, "links": links, "private": set([snippet]) if secret else set(),
+            "cache_after": cache_after, "cache_after_file": cache_after_file, "links": links, "private": set([snippet]) if secret else set(),
             "cache_kept": dict(kept, value=kept["value"]) if kept else None}
 
 
@@ -904,13 +891,79 @@ def _configtest(instance, run):
 
 
 def _refuse_broken(params, facts):
-    broken = [p for p in facts["problems"] if p["code"] == "configtest_failed"]
-    misplaced = [p for p in facts["problems"] if p["code"] == "cache_in_vhost"]
-    if broken and not (params["fix_misplaced_cache"] and misplaced):
-        hint = " (a SSLStaplingCache inside a <VirtualHost> at {0}:{1}: fix_misplaced_cache: true removes it)".format(
-            misplaced[0]["file"], misplaced[0]["line"]) if misplaced else ""
-        raise StaplingError("Apache already rejects this configuration, before any change: {0}{1}. Nothing was "
-                            "written; fix the configuration first.".format(broken[0]["msg"], hint))
+    why = configtest_refusal(facts["problems"], params["fix_misplaced_cache"])
+    if why:
+        raise StaplingError(why)
+
+
+# What a journal records of the instance it changed, so that a restore or a commit needs no fresh read of Apache.
+_LAYOUT_KEYS = ("family", "server_root", "config_file", "control", "server_binary", "defines", "run_dir", "pid_file",
+                "lock_dir", "log_dir", "error_log", "envvars", "env")
+
+
+def manifest_facts(facts, plan):
+    """The facts a later restore of this change needs, as they are once the change is written: the instance's layout,
+    Apache's version, the global SSLStaplingCache then in force (and the file holding it), the files its configuration
+    reads (a restore touches only those, and paths below its ServerRoot)."""
+    layout = facts["layout"]
+    cache = {}
+    if plan["cache_after"]:
+        cache = {"SSLStaplingCache": {"name": "SSLStaplingCache", "value": plan["cache_after"],
+                                      "file": plan.get("cache_after_file")}}
+    return {"layout": dict((k, layout.get(k)) for k in _LAYOUT_KEYS),
+            "apache": {"version": facts["apache"]["version"]},
+            "global_stapling": cache,
+            "files_read": list(facts.get("files_read") or []),
+            "problems": []}
+
+
+def facts_from_manifest(params):
+    """The facts recorded in the journal of params["transaction"] (see manifest_facts), or None for a journal written
+    before 1.1.0 (no facts recorded: the caller reads Apache)."""
+    from ansible_collections.ocsp.stapling.plugins.module_utils._journal import Journal
+    manifest = Journal(params["journal_dir"]).load(params["transaction"])
+    recorded = manifest.get("facts")
+    if not isinstance(recorded, dict) or not (recorded.get("layout") or {}).get("server_root"):
+        return None
+    return recorded
+
+
+def same_instance(params, layout):
+    """Refuse facts (given, or a journal's) of another Apache instance than the one the options name."""
+    layout = layout or {}
+    for key in ("server_root", "config_file"):
+        given, recorded = params.get(key), layout.get(key)
+        if not given or not recorded:
+            continue
+        if key == "config_file" and not os.path.isabs(given):
+            given = os.path.join(layout.get("server_root") or "", given)
+        if os.path.realpath(given) != os.path.realpath(recorded):
+            raise StaplingError("{0} {1} names another Apache instance than the one read ({2} {3}); give the facts "
+                                "(or the transaction) of this instance, or leave {0} out".format(
+                                    key, params[key], key, recorded))
+
+
+def commit_change(params, check_mode=False):
+    """state=committed from the journal alone: mark the transaction committed, prune the older journals of its instance
+    (the manifest names the instance). None when that cannot be done without reading Apache (no transaction, or a
+    journal written before 1.1.0, which names no instance): the caller then reads it."""
+    from ansible_collections.ocsp.stapling.plugins.module_utils._journal import Journal
+    tid = params["transaction"]
+    if not tid:
+        return None
+    manifest = Journal(params["journal_dir"]).load(tid)
+    if not manifest.get("instance"):
+        return None
+    same_instance(params, manifest["instance"])
+    journal = Journal(params["journal_dir"], manifest["instance"])
+    result = {"changed": manifest["state"] != "committed", "transaction": tid, "adopted": False, "files": [],
+              "reload": "none", "vhosts": [], "problems": [], "configtest": {"ran": False, "ok": None, "output": ""}}
+    result.update(_kept_result(None))
+    if not check_mode:
+        if result["changed"]:
+            journal.mark(tid, "committed")
+        result["changed"] = bool(journal.prune(params["keep_journals"], before=tid)) or result["changed"]
+    return result
 
 
 def journal_of(params, facts):
@@ -976,7 +1029,8 @@ def apply_change(params, facts, instance, run, check_mode=False, diff=False):
     tid = journal.begin(sorted(changes), meta={"cache_before": plan["cache_before"],
                                                "cache_after": plan["cache_after"], "state_applied": params["state"],
                                                "snippet_name": params.get("snippet_name") or SNIPPET_NAME,
-                                               "cache_kept": plan["cache_kept"]})
+                                               "cache_kept": plan["cache_kept"],
+                                               "facts": manifest_facts(facts, plan)})
     try:
         for path, want in sorted(changes.items()):
             _write(path, want, path in plan["private"])
@@ -1010,8 +1064,10 @@ def unconfirmed(journal):
 
 
 def restore_change(params, facts, instance, run, check_mode=False, diff=False):
-    """state=restored / committed for one journal of this instance. A restore that would take our cache away from a
-    running Apache keeps it (see keep_cache), everything else goes back byte for byte."""
+    """state=restored (and committed, for a journal commit_change cannot handle alone) for one journal of this
+    instance. ``facts``: the journal's own (facts_from_manifest), or Apache read now for a journal written before
+    1.1.0. A restore that would take our cache away from a running Apache keeps it (see keep_cache), everything else
+    goes back byte for byte."""
     from ansible_collections.ocsp.stapling.plugins.module_utils._journal import snapshot
     journal = journal_of(params, facts)
     tid = params["transaction"]

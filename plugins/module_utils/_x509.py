@@ -690,7 +690,3 @@ def find_issuer(cert, candidates):
         if is_issued_by(cert, candidate):
             return candidate
     return None
-
-
-def hex_id(data):
-    return binascii.hexlify(data).decode("ascii").upper()

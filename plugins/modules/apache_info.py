@@ -30,31 +30,10 @@ description:
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
+  - ocsp.stapling._apache_instance
   - ocsp.stapling._attributes
   - ocsp.stapling._attributes.info_module
 options:
-  binary:
-    description:
-      - Control or server binary (C(apache2ctl), C(apachectl), C(httpd), C(apache2)). Found on the PATH when absent.
-    type: path
-  server_root:
-    description:
-      - ServerRoot (and, on Debian, the C(APACHE_CONFDIR) holding C(envvars)). From the binary's compile-time
-        C(HTTPD_ROOT) (or C(/etc/apache2) on Debian) when absent.
-      - Point it at a second Debian instance (C(/etc/apache2-NAME), made by Debian's C(setup-instance)); its
-        C(envvars) then gives that instance's run directory, pid file and logs. O(binary=apache2ctl-NAME) finds the
-        same instance, as the control script does.
-    type: path
-  config_file:
-    description: Main configuration file, relative to O(server_root) or absolute. From C(SERVER_CONFIG_FILE) when absent.
-    type: path
-  defines:
-    description:
-      - Names the service passes to Apache with C(-D) (SUSE's C(APACHE_SERVER_FLAGS), for example V(SSL)), used for
-        C(<IfDefine>) and passed to the binary's own checks.
-    type: list
-    elements: str
-    default: []
   journal_dir:
     description:
       - With it, RV(preflight) says what this host lacks for a change by M(ocsp.stapling.apache_stapling_config),
@@ -253,12 +232,12 @@ files_read:
   sample: [/etc/apache2/apache2.conf]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance, warnings_of
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
+    instance_argument_spec, instance_from_module,
+)
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import preflight
 
@@ -266,53 +245,21 @@ from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config imp
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            binary=dict(type="path"),
-            server_root=dict(type="path"),
-            config_file=dict(type="path"),
-            defines=dict(type="list", elements="str", default=[]),
+            instance_argument_spec(),
             journal_dir=dict(type="path"),
             snippet_name=dict(type="str", default="ocsp-stapling.conf"),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    binary = p["binary"]
-    if binary:
-        if not os.path.exists(binary):
-            module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or apache2".format(
-                binary))
-    else:
-        for name in CONTROL_BINARIES:
-            binary = module.get_bin_path(name, opt_dirs=["/usr/sbin", "/usr/local/apache2/bin"])
-            if binary:
-                break
-        if not binary:
-            module.fail_json(msg="no Apache binary found ({0}) on PATH or in /usr/sbin; install Apache or set "
-                                 "binary".format(", ".join(CONTROL_BINARIES)))
-
-    def run(argv, env):
-        environ = {"LC_ALL": "C"}
-        if env:
-            environ.update(env)
-        return module.run_command(argv, environ_update=environ)
-
-    base_env = {}
-    if not p["server_root"] and os.environ.get("APACHE_CONFDIR"):
-        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
     try:
-        facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"],
-                       openssl=module.get_bin_path("openssl"), ldd=module.get_bin_path("ldd"), base_env=base_env,
-                       defines=p["defines"])
+        facts = read_instance(instance_from_module(module), openssl=module.get_bin_path("openssl"),
+                              ldd=module.get_bin_path("ldd"))
         if p["journal_dir"]:
             facts["preflight"] = preflight(facts, p["journal_dir"], p["snippet_name"])
     except StaplingError as exc:
         module.fail_json(msg=exc.msg)
-    for problem in facts["problems"]:
-        if problem["severity"] == "error":
-            module.warn("{0}{1}: {2}".format(problem["file"] or "", ":" + str(problem["line"]) if problem["line"] else "",
-                                             problem["msg"]))
-    warning = facts["capabilities"]["mod_ssl_stapling"].get("warning")
-    if warning:
+    for warning in warnings_of(facts):
         module.warn(warning)
     module.exit_json(changed=False, **facts)
 

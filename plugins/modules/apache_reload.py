@@ -26,6 +26,7 @@ description:
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
+  - ocsp.stapling._apache_instance
   - ocsp.stapling._attributes
 attributes:
   check_mode:
@@ -40,20 +41,6 @@ attributes:
       - With O(mode=auto) and O(needed=none) nothing is reloaded and the task reports no change; a graceful or restart
         asked for is always done.
 options:
-  binary:
-    description: Control or server binary, as for M(ocsp.stapling.apache_info).
-    type: path
-  server_root:
-    description: ServerRoot (Debian C(APACHE_CONFDIR)), as for M(ocsp.stapling.apache_info).
-    type: path
-  config_file:
-    description: Main configuration file, as for M(ocsp.stapling.apache_info).
-    type: path
-  defines:
-    description: Names passed to Apache with C(-D), as for M(ocsp.stapling.apache_info).
-    type: list
-    elements: str
-    default: []
   mode:
     description: V(graceful), V(restart) (full stop and start), or V(auto) (what O(needed) says).
     type: str
@@ -89,6 +76,14 @@ options:
     description: Seconds Apache must stay alive after the reload before it counts as alive.
     type: float
     default: 2.0
+  apache_facts:
+    description:
+      - What M(ocsp.stapling.apache_info) (or M(ocsp.stapling.apache_stapling_info)) returned for this instance earlier
+        in the same run. The module then takes the instance's layout (pid file, error log, run directory) and
+        compile settings from them instead of reading Apache again; before it signals anything, it still runs the
+        instance's configtest and refuses when Apache rejects the configuration.
+    type: dict
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -149,71 +144,62 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES, ApacheInstance
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
+    instance_argument_spec, instance_from_module,
+)
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._reload import Reloader, decide, pid_alive, validate_checks
+from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import same_instance
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            binary=dict(type="path"),
-            server_root=dict(type="path"),
-            config_file=dict(type="path"),
-            defines=dict(type="list", elements="str", default=[]),
+            instance_argument_spec(),
             mode=dict(type="str", choices=["graceful", "restart", "auto"], default="auto"),
             needed=dict(type="str", choices=["none", "graceful", "restart"]),
             checks=dict(type="list", elements="dict", default=[], options=dict(
                 host=dict(type="str", required=True), port=dict(type="int", required=True), sni=dict(type="str"))),
             timeout=dict(type="int", default=30),
             settle=dict(type="float", default=2.0),
+            apache_facts=dict(type="dict"),
         ),
         required_if=[("mode", "auto", ["needed"])],
         supports_check_mode=True,
     )
     p = module.params
-    binary = p["binary"]
-    if binary and not os.path.exists(binary):
-        module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or apache2".format(
-            binary))
-    for name in CONTROL_BINARIES:
-        if binary:
-            break
-        binary = module.get_bin_path(name, opt_dirs=["/usr/sbin", "/usr/local/apache2/bin"])
-    if not binary:
-        module.fail_json(msg="no Apache binary found ({0}); install Apache or set binary".format(
-            ", ".join(CONTROL_BINARIES)))
-
-    def run(argv, env):
-        environ = {"LC_ALL": "C"}
-        environ.update(env or {})
-        return module.run_command(argv, environ_update=environ)
-
-    base_env = {}
-    if not p["server_root"] and os.environ.get("APACHE_CONFDIR"):
-        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
     try:
         if p["timeout"] <= 0 or p["settle"] < 0:
             raise StaplingError("timeout must be positive and settle not negative (got {0}, {1})".format(
                 p["timeout"], p["settle"]))
         checks = validate_checks(p["checks"])
         action = decide(p["mode"], p["needed"])
-        facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"], base_env=base_env,
-                       defines=p["defines"])
+        if p["apache_facts"]:
+            facts = p["apache_facts"]
+            same_instance(p, facts.get("layout"))
+            instance = instance_from_module(module, layout=facts.get("layout"))
+            refused = []
+            if action != "none":
+                instance.prepare_runtime()
+                rc, out, err = instance.run(instance.configtest_argv(), instance.run_env())
+                if rc != 0:
+                    refused = [{"msg": "Apache rejects the configuration: {0}".format(
+                        ((err or "") + (out or "")).strip()[:500])}]
+        else:
+            instance = instance_from_module(module)
+            facts = read_instance(instance)
+            refused = [x for x in facts["problems"] if x["code"] == "configtest_failed"]
         layout = facts["layout"]
-        refused = [x for x in facts["problems"] if x["code"] == "configtest_failed"]
         if refused and action != "none":
             raise StaplingError("not reloading: {0}. Nothing was signalled; Apache keeps serving the configuration "
                                 "it has.".format(refused[0]["msg"]))
-        instance = ApacheInstance(binary, server_root=layout["server_root"], config_file=layout["config_file"],
-                                  defines=p["defines"], base_env=base_env, run=run)
-        settings = facts["apache"]["compile_settings"]
+        settings = (facts.get("apache") or {}).get("compile_settings") or {}
         default_conf = os.path.join(layout["server_root"], settings.get("SERVER_CONFIG_FILE") or "")
-        name = os.path.basename(binary)
+        name = os.path.basename(instance.control)
         use_control = (name.startswith("apache2ctl") or name.startswith("apachectl")) and not p["defines"] \
             and layout["config_file"] == default_conf
-        reloader = Reloader(instance, layout, run, use_control)
+        reloader = Reloader(instance, layout, instance.run, use_control)
         if module.check_mode:
             pid = reloader.pid()
             module.exit_json(changed=action != "none", mode=action, pid_before=pid, pid_after=pid, alive=pid_alive(pid),

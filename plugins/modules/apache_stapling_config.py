@@ -41,6 +41,7 @@ description:
 author:
   - ocsp.stapling developers (@ocsp-stapling)
 extends_documentation_fragment:
+  - ocsp.stapling._apache_instance
   - ocsp.stapling._attributes
 attributes:
   check_mode:
@@ -50,20 +51,6 @@ attributes:
   idempotent:
     support: full
 options:
-  binary:
-    description: Control or server binary, as for M(ocsp.stapling.apache_info).
-    type: path
-  server_root:
-    description: ServerRoot (Debian C(APACHE_CONFDIR)), as for M(ocsp.stapling.apache_info).
-    type: path
-  config_file:
-    description: Main configuration file, as for M(ocsp.stapling.apache_info).
-    type: path
-  defines:
-    description: Names passed to Apache with C(-D), as for M(ocsp.stapling.apache_info).
-    type: list
-    elements: str
-    default: []
   engine:
     description:
       - V(mod_ssl) writes C(SSLStaplingCache) and the safe tuning globally and C(SSLUseStapling) per vhost.
@@ -79,6 +66,9 @@ options:
         the socache module when we enabled it).
       - V(restored) puts every path journaled by O(transaction) back byte for byte and reports the RV(reload) that
         needs; V(committed) marks O(transaction) good and prunes journals older than it.
+      - V(restored) and V(committed) read Apache no more. The instance, its layout and what the change left in force
+        are in the journal's manifest; V(committed) touches only the journal, and V(restored) the journaled paths,
+        then runs the configtest. A journal written before 1.1.0 holds no layout; Apache is read then.
     type: str
     choices: [present, absent, restored, committed]
     default: present
@@ -174,6 +164,16 @@ options:
     description: Remove a C(SSLStaplingCache) found inside a C(<VirtualHost>) (Apache refuses it, AH00526).
     type: bool
     default: false
+  apache_facts:
+    description:
+      - What M(ocsp.stapling.apache_info) (or M(ocsp.stapling.apache_stapling_info)) returned for this instance earlier
+        in the same run. The module then reads Apache no more; it takes the instance, its vhosts, its global stapling
+        and its problems from them (the configtest before the change included). The files it edits are still read
+        as they are now, and a planned vhost that is no longer where the facts say is refused, naming it.
+      - Without it the module reads Apache itself, as M(ocsp.stapling.apache_info) does.
+      - Only for O(state=present) and O(state=absent).
+    type: dict
+    version_added: 1.1.0
   journal_dir:
     description: Where the journals live on the host (root-only).
     type: path
@@ -295,19 +295,20 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache import gather
-from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import CONTROL_BINARIES, ApacheInstance
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
+    instance_argument_spec, instance_from_module,
+)
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
-from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import apply_change, restore_change
+from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import (
+    apply_change, commit_change, facts_from_manifest, restore_change, same_instance,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            binary=dict(type="path"),
-            server_root=dict(type="path"),
-            config_file=dict(type="path"),
-            defines=dict(type="list", elements="str", default=[]),
+            instance_argument_spec(),
             engine=dict(type="str", choices=["mod_ssl", "mod_md"], default="mod_ssl"),
             state=dict(type="str", choices=["present", "absent", "restored", "committed"], default="present"),
             transaction=dict(type="str"),
@@ -332,44 +333,36 @@ def main():
             keep_journals=dict(type="int", default=10),
             snippet_name=dict(type="str", default="ocsp-stapling.conf"),
             restart_allowed=dict(type="bool", default=False),
+            apache_facts=dict(type="dict"),
         ),
         required_if=[("state", "restored", ["transaction"])],
         supports_check_mode=True,
     )
     p = module.params
-    binary = p["binary"]
-    if binary and not os.path.exists(binary):
-        module.fail_json(msg="binary {0} does not exist; give the path of apache2ctl, apachectl, httpd or apache2".format(
-            binary))
-    for name in CONTROL_BINARIES:
-        if binary:
-            break
-        binary = module.get_bin_path(name, opt_dirs=["/usr/sbin", "/usr/local/apache2/bin"])
-    if not binary:
-        module.fail_json(msg="no Apache binary found ({0}); install Apache or set binary".format(
-            ", ".join(CONTROL_BINARIES)))
-
-    def run(argv, env):
-        environ = {"LC_ALL": "C"}
-        environ.update(env or {})
-        return module.run_command(argv, environ_update=environ)
-
-    base_env = {}
-    if not p["server_root"] and os.environ.get("APACHE_CONFDIR"):
-        base_env["APACHE_CONFDIR"] = os.environ["APACHE_CONFDIR"]
     if p["keep_journals"] < 1:
         module.fail_json(msg="keep_journals {0} must be at least 1 (the newest journal is the rollback)".format(
             p["keep_journals"]))
     try:
-        facts = gather(run, binary, server_root=p["server_root"], config_file=p["config_file"], base_env=base_env,
-                       defines=p["defines"])
-        layout = facts["layout"]
-        instance = ApacheInstance(binary, server_root=layout["server_root"], config_file=layout["config_file"],
-                                  defines=p["defines"], base_env=base_env, run=run)
-        if p["state"] in ("restored", "committed"):
-            result = restore_change(p, facts, instance, run, module.check_mode, module._diff)
-        else:
-            result = apply_change(p, facts, instance, run, module.check_mode, module._diff)
+        # committed: the journal alone (its manifest names the instance); restored: the journal's own facts.
+        result = commit_change(p, module.check_mode) if p["state"] == "committed" else None
+        if result is None and p["state"] in ("restored", "committed"):
+            facts = facts_from_manifest(p) if p["transaction"] else None
+            if facts is not None:
+                instance = instance_from_module(module, layout=facts["layout"])
+                same_instance(p, facts["layout"])
+            else:  # a journal written before 1.1.0: no layout recorded, Apache read as it was then
+                instance = instance_from_module(module)
+                facts = read_instance(instance)
+            result = restore_change(p, facts, instance, instance.run, module.check_mode, module._diff)
+        elif result is None:
+            if p["apache_facts"]:
+                facts = p["apache_facts"]
+                instance = instance_from_module(module, layout=facts.get("layout"))
+                same_instance(p, facts.get("layout"))
+            else:
+                instance = instance_from_module(module)
+                facts = read_instance(instance)
+            result = apply_change(p, facts, instance, instance.run, module.check_mode, module._diff)
     except StaplingError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     for problem in result["problems"]:

@@ -143,9 +143,11 @@ libraries:
       C(pyOpenSSL) (M(ocsp.stapling.ocsp_staple_info)), each with C(found), C(version), C(minimum), C(path), C(ok) and
       the Debian C(package). Also returned when the module fails for a missing C(cryptography), so a caller learns
       every missing library at once (the role's preflight).
+    - C(os_family) (V(Debian), V(RedHat), V(Suse) as C(ansible_facts.os_family) names them, from C(/etc/os-release);
+      V(null) when unknown) tells the distribution's package names.
   returned: always
   type: dict
-  sample: {"python": "/usr/bin/python3",
+  sample: {"python": "/usr/bin/python3", "os_family": "Debian",
            "cryptography": {"found": true, "version": "38.0.4", "minimum": "3.4", "path": "/usr/lib/python3/...",
                             "ok": true, "package": "python3-cryptography"},
            "pyOpenSSL": {"found": false, "version": null, "minimum": "20.0.0", "path": null, "ok": false,

@@ -47,9 +47,13 @@ options:
     type: path
     required: true
   summary:
-    description: The JSON summary of the run (C(ocsp.stapling/report/1)), as a dict.
+    description: The JSON summary of the run (C(ocsp.stapling/report/1)), as a dict. Mutually exclusive with O(src).
     type: dict
-    required: true
+  src:
+    description:
+      - The JSON summary of the run as a file on the controller (RV(ocsp.stapling.stapling_summary#module:path) of
+        M(ocsp.stapling.stapling_summary), or C(verify-latest.json)). Mutually exclusive with O(summary).
+    type: path
   mode:
     description: Permissions of the file, octal.
     type: raw

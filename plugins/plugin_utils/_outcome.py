@@ -121,6 +121,17 @@ STAPLE_FIXES = {
 }
 
 
+def failure_record(task, msg, staples=None, log=None, code=None):
+    """The one shape of what went wrong on a host, wherever it is recorded (the plan's refusal, the role's rollback,
+    the verify playbook): the step (C(task)), the message (one string), the targets that did not verify
+    (C(staples)), the error-log lines of a failed reload (C(log)), and for some a C(code)."""
+    out = {"task": task, "msg": msg if isinstance(msg, str) else "; ".join(str(m) for m in msg or []),
+           "staples": list(staples or []), "log": list(log or [])}
+    if code:
+        out["code"] = code
+    return out
+
+
 def text(value, limit=2000):
     """A value from a host as one line of text, at most ``limit`` characters (cut with an ellipsis)."""
     if value is None:

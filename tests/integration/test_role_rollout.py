@@ -19,14 +19,14 @@ KEPT = ("conf-available/ocsp-stapling.conf", "conf-enabled/ocsp-stapling.conf")
 
 # Names of the role's tasks that run a module on the managed host.
 MODULE_TASKS = {
-    "Read Apache (versions, modules, layout, TLS vhosts, stapling in force)",
-    "Read the served certificates (OCSP URIs, issuer, must-staple; a probe of each responder)",
+    "Detect the Apache instance, the certificates it serves and the node's Python libraries (one module execution)",
+    "Read the host again, with the libraries installed",
     "Egress to the planned responders",
     "Stapling configuration (validated by configtest before it is kept)",
     "Reload as the change demands (graceful, or a full stop/start for AH00820) and prove Apache serves",
     "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)",
-    "Mark the change good (keeps its journal for a later manual restore, prunes old ones)",
-    "Restore the configuration this run changed, byte for byte",
+    "Commit the change that was verified (the journal alone; kept for a manual restore, older ones pruned)",
+    "Restore the configuration this run changed, byte for byte (what it needs is in the journal's manifest)",
     "Reload into the restored configuration and prove Apache serves",
     "Remove the egress rules this run added",
 }

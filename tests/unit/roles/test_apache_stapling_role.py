@@ -68,21 +68,44 @@ def test_every_variable_used_is_declared_and_prefixed():
     assert all(p.startswith("__apache_stapling_") for p in private), sorted(private)
 
 
-def test_every_step_is_one_include_in_main():
+def test_main_reads_as_the_table_of_contents():
+    """tasks/main.yml holds every step in order, commit on its own line; only the installation of missing libraries
+    and the rollback are included files."""
     main = load("tasks/main.yml")
-    includes = []
+    steps = []
 
     def walk(tasks):
         for t in tasks:
-            for key in ("block", "rescue", "always"):
-                walk(t.get(key, []))
-            if "ansible.builtin.include_tasks" in t:
-                includes.append(t["ansible.builtin.include_tasks"])
+            if "block" in t:
+                walk(t["block"])
+                steps.append("rescue:")
+                walk(t.get("rescue", []))
+                continue
+            action = [k for k in t if k.startswith(("ansible.builtin.", "ocsp.stapling."))][0]
+            if action == "ansible.builtin.include_tasks":
+                action += ":" + t[action]
+            elif action == "ocsp.stapling.apache_stapling_config" and t[action].get("state") == "committed":
+                action += ":committed"
+            steps.append(action)
     walk(main)
-    assert includes == ["detect.yml", "plan.yml", "egress.yml", "configure.yml", "verify.yml", "rollback.yml",
-                        "report.yml"]
-    for name in includes:
+    assert steps == [
+        "ocsp.stapling.apache_stapling_info",            # detect: Apache, its certificates, the node's libraries
+        "ansible.builtin.include_tasks:install.yml",     # only a node that lacks a library
+        "ansible.builtin.debug",                         # the plan, when asked (apache_stapling_show_plan)
+        "ocsp.stapling.ocsp_egress",
+        "ocsp.stapling.apache_stapling_config",
+        "ocsp.stapling.apache_reload",
+        "ocsp.stapling.ocsp_staple_info",
+        "rescue:",
+        "ansible.builtin.include_tasks:rollback.yml",
+        "ocsp.stapling.apache_stapling_config:committed",
+        "ansible.builtin.set_fact",                      # the host's report
+        "ocsp.stapling.stapling_summary",                # once per batch
+        "ansible.builtin.fail",
+    ], steps
+    for name in ("install.yml", "rollback.yml"):
         assert os.path.exists(os.path.join(ROLE, "tasks", name))
+    assert sorted(os.listdir(os.path.join(ROLE, "tasks"))) == ["install.yml", "main.yml", "rollback.yml"]
 
 
 def _conditions(node):

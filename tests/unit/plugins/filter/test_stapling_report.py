@@ -7,7 +7,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ocsp.stapling.plugins.filter.egress_rollback_endpoints import egress_rollback_endpoints
-from ansible_collections.ocsp.stapling.plugins.filter.stapling_fleet_report import SCHEMA, stapling_fleet_report
+from ansible_collections.ocsp.stapling.plugins.filter.stapling_fleet_report import stapling_fleet_report
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._summary import SCHEMA
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_host_report import stapling_host_report
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_plan import stapling_plan
 

@@ -16,8 +16,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ocsp.stapling.plugins.filter.md_escape import md_escape
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_fleet_report import stapling_fleet_report
 from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_render import stapling_report_render
-from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import (
-    duration, freshness, stapling_report_view)
+from ansible_collections.ocsp.stapling.plugins.filter.stapling_report_view import stapling_report_view
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_view import duration, freshness
 
 
 def gfm(markdown):
