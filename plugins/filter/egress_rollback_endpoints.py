@@ -38,11 +38,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-
-def _key(rule):
-    # The rule identity ocsp_egress uses (plugins/module_utils/_firewall.py Rule.key).
-    owner = " uid={0}".format(rule["uid"]) if rule.get("uid") is not None else ""
-    return "{0} {1} tcp/{2}{3}".format(rule.get("family"), rule.get("address"), rule.get("port"), owner)
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall.base import Rule
 
 
 def egress_rollback_endpoints(egress_result):
@@ -53,7 +49,8 @@ def egress_rollback_endpoints(egress_result):
     out = []
     for rule in egress_result.get("rules") or []:
         endpoint = {"host": rule.get("address"), "port": rule.get("port")}
-        if _key(rule) not in added and endpoint not in out:
+        # the rule identity ocsp_egress itself uses (Rule.key), never rebuilt here
+        if Rule.from_dict(rule).key not in added and endpoint not in out:
             out.append(endpoint)
     return out
 

@@ -172,21 +172,10 @@ detection:
   sample: {"nftables_output_chains": ["inet filter output"]}
 """
 
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
-from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import (
-    BootPersistence, Rule, desired_rules, detect, make_backend,
-)
-
-
-def _lines(change):
-    """The planned change as text lines, whatever the backend's plan looks like."""
-    if isinstance(change, dict):
-        return [line for lines in change.values() for line in lines]
-    return [" ".join(item) if isinstance(item, list) else item for item in change]
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import ensure
 
 
 def main():
@@ -202,7 +191,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
 
     def run(argv, data=None):
         return module.run_command(argv, data=data, binary_data=False, environ_update={"LC_ALL": "C"})
@@ -210,59 +198,12 @@ def main():
     def which(name):
         return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
 
-    result = dict(changed=False, added=[], removed=[], rules=[])
     try:
-        uid = None
-        if p["owner"]:
-            try:
-                uid = pwd.getpwnam(p["owner"]).pw_uid
-            except KeyError:
-                raise StaplingError("owner {0} is not a user on this host; give the web server's user "
-                                    "(www-data on Debian, apache on RHEL, wwwrun on SUSE)".format(p["owner"]))
-        rules, resolved = ({}, [])
-        if p["state"] == "present":
-            rules, resolved = desired_rules(p["endpoints"], uid, allowed_networks=p["allowed_networks"])
-            result["resolved"] = resolved
-        backend = p["backend"]
-        if backend == "auto":
-            backend, details = detect(run, which)
-            result["detection"] = details
-        result["backend"] = backend
-        if backend == "none":
-            result.update(rules=[], persisted=False)
-            module.exit_json(**result)
-        legacy = bool(result.get("detection", {}).get("iptables_legacy"))
-        fw = make_backend(backend, run, which, legacy)
-        change, added, removed, after = fw.plan(rules, p["state"], p["purge"])
-        result["rules"] = [(rules.get(k) or Rule.from_key(k)).as_dict() for k in after]
-        writes, removals, enable = {}, {}, None
-        if backend in ("nftables", "iptables"):
-            boot = BootPersistence(run, which)
-            files = boot.wanted_files(fw, after, rules) if p["persist"] and p["state"] == "present" else {}
-            writes, removals, enable = boot.plan(files)
-            result["persisted"] = bool(files)
-            result["persist_files"] = sorted(files)
-        else:
-            result["persisted"] = True  # ufw and firewalld keep their rules themselves
-        before_text = fw.listing()
-        result.update(added=added, removed=removed, changed=bool(change or writes or removals or enable is not None))
-        if change and not module.check_mode:
-            fw.apply(change)
-        if (writes or removals or enable is not None) and not module.check_mode:
-            boot.apply(writes, removals, enable)
-        for note in getattr(fw, "notes", []):
-            module.warn(note)
-        if module._diff:
-            after_text = fw.listing() if change and not module.check_mode else (
-                before_text if not change else "".join("# would {0}\n".format(line) for line in
-                                                       _lines(change)))
-            for path in sorted(set(writes) | set(removals)):
-                old, new = writes[path] if path in writes else (removals[path], None)
-                before_text += "# {0}\n{1}".format(path, old if old is not None else "(absent)\n")
-                after_text += "# {0}\n{1}".format(path, new if new is not None else "(absent)\n")
-            result["diff"] = {"before": before_text, "after": after_text}
+        result = ensure(module.params, run, which, module.check_mode, module._diff)
     except StaplingError as exc:
-        module.fail_json(msg=exc.msg, **result)
+        module.fail_json(msg=exc.msg, **exc.details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     module.exit_json(**result)
 
 

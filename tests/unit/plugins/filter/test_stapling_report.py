@@ -88,10 +88,13 @@ def test_egress_rollback_keeps_only_the_rules_from_before():
 
 @pytest.mark.parametrize("uid", [None, 33])
 def test_rule_identity_is_ocsp_egress_own(uid):
-    from ansible_collections.ocsp.stapling.plugins.filter.egress_rollback_endpoints import _key
     from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import Rule
     rule = Rule("ip6", "2001:db8::1", 8080, uid)
-    assert _key(rule.as_dict()) == rule.key
+    assert Rule.from_dict(rule.as_dict()).key == rule.key
+    other = Rule("ip", "192.0.2.1", 80, uid)
+    # a rule this run added is left out; the one that was there before is given back (to be kept by purge)
+    result = {"rules": [rule.as_dict(), other.as_dict()], "added": [rule.key]}
+    assert egress_rollback_endpoints(result) == [{"host": "192.0.2.1", "port": 80}]
 
 
 def test_verification_only_report_lists_targets(lab):
