@@ -81,7 +81,7 @@ class ActionModule(ActionBase):
         generated = args["generated"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         # Relative to where ansible-playbook runs (a module on the local connection would take it from the
         # playbook's directory, inside the installed collection).
-        directory = os.path.abspath(args["dir"])
+        directory = os.path.realpath(args["dir"])
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
         summary = stapling_fleet_report(args["reports"], args["playbook"], generated,
@@ -103,7 +103,7 @@ class ActionModule(ActionBase):
 
     # --- an earlier summary ----------------------------------------------------------------------------------
     def _render_earlier(self, args):
-        src = os.path.abspath(args["src"])
+        src = os.path.realpath(args["src"])
         if not os.path.isfile(src):
             raise AnsibleActionFail(
                 "stapling_summary: src {0} is not a file. Run ocsp.stapling.rollout, audit or verify first (each "

@@ -304,3 +304,22 @@ def instance_from_module(module, layout=None):
     if layout and layout.get("server_root") and layout.get("config_file"):
         instance.resolve({})
     return instance
+
+
+def same_instance(params, layout, journal=None):
+    """Refuse facts (apache_facts, or ``journal``'s recorded ones) of another Apache instance than the one the options
+    name (server_root, config_file, where given)."""
+    layout = layout or {}
+    for key in ("server_root", "config_file"):
+        given, recorded = params.get(key), layout.get(key)
+        if not given or not recorded:
+            continue
+        if key == "config_file" and not os.path.isabs(given):
+            given = os.path.join(layout.get("server_root") or "", given)
+        if os.path.realpath(given) == os.path.realpath(recorded):
+            continue
+        if journal:
+            raise StaplingError("journal {0} belongs to another Apache instance ({1} {2}), not to {1} {3}; give that "
+                                "instance's server_root and config_file".format(journal, key, recorded, params[key]))
+        raise StaplingError("apache_facts are of another Apache instance ({0} {1}) than {0} {2}; give the facts this "
+                            "instance's apache_info returned, or leave {0} out".format(key, recorded, params[key]))

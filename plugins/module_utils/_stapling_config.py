@@ -33,6 +33,7 @@ import time
 
 from ansible.module_utils.compat.version import LooseVersion
 
+from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import same_instance
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._gate import configtest_refusal
 
@@ -928,21 +929,6 @@ def facts_from_manifest(params):
     return recorded
 
 
-def same_instance(params, layout):
-    """Refuse facts (given, or a journal's) of another Apache instance than the one the options name."""
-    layout = layout or {}
-    for key in ("server_root", "config_file"):
-        given, recorded = params.get(key), layout.get(key)
-        if not given or not recorded:
-            continue
-        if key == "config_file" and not os.path.isabs(given):
-            given = os.path.join(layout.get("server_root") or "", given)
-        if os.path.realpath(given) != os.path.realpath(recorded):
-            raise StaplingError("{0} {1} names another Apache instance than the one read ({2} {3}); give the facts "
-                                "(or the transaction) of this instance, or leave {0} out".format(
-                                    key, params[key], key, recorded))
-
-
 def commit_change(params, check_mode=False):
     """state=committed from the journal alone: mark the transaction committed, prune the older journals of its instance
     (the manifest names the instance). None when that cannot be done without reading Apache (no transaction, or a
@@ -954,7 +940,7 @@ def commit_change(params, check_mode=False):
     manifest = Journal(params["journal_dir"]).load(tid)
     if not manifest.get("instance"):
         return None
-    same_instance(params, manifest["instance"])
+    same_instance(params, manifest["instance"], journal=tid)
     journal = Journal(params["journal_dir"], manifest["instance"])
     result = {"changed": manifest["state"] != "committed", "transaction": tid, "adopted": False, "files": [],
               "reload": "none", "vhosts": [], "problems": [], "configtest": {"ran": False, "ok": None, "output": ""}}

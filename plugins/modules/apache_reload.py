@@ -146,11 +146,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
-    instance_argument_spec, instance_from_module,
+    instance_argument_spec, instance_from_module, same_instance,
 )
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._reload import Reloader, decide, pid_alive, validate_checks
-from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import same_instance
 
 
 def main():

@@ -297,11 +297,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache_instance import (
-    instance_argument_spec, instance_from_module,
+    instance_argument_spec, instance_from_module, same_instance,
 )
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._stapling_config import (
-    apply_change, commit_change, facts_from_manifest, restore_change, same_instance,
+    apply_change, commit_change, facts_from_manifest, restore_change,
 )
 
 
@@ -348,8 +348,8 @@ def main():
         if result is None and p["state"] in ("restored", "committed"):
             facts = facts_from_manifest(p) if p["transaction"] else None
             if facts is not None:
+                same_instance(p, facts["layout"], journal=p["transaction"])
                 instance = instance_from_module(module, layout=facts["layout"])
-                same_instance(p, facts["layout"])
             else:  # a journal written before 1.1.0: no layout recorded, Apache read as it was then
                 instance = instance_from_module(module)
                 facts = read_instance(instance)
@@ -357,8 +357,8 @@ def main():
         elif result is None:
             if p["apache_facts"]:
                 facts = p["apache_facts"]
-                instance = instance_from_module(module, layout=facts.get("layout"))
                 same_instance(p, facts.get("layout"))
+                instance = instance_from_module(module, layout=facts.get("layout"))
             else:
                 instance = instance_from_module(module)
                 facts = read_instance(instance)

@@ -8,12 +8,16 @@ import pytest
 from fleet import Fleet, default_profile
 
 FLEET_N = int(os.environ.get("OCSP_FLEET_N", "6"))
+# One fleet per index on this machine (172.29.INDEX.0/24): a second session runs its own with another index and name.
+FLEET_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2"))
+FLEET_NAME = os.environ.get("OCSP_FLEET_NAME") or ("test" if FLEET_INDEX == 2 else "test{0}".format(FLEET_INDEX))
 
 
 @pytest.fixture(scope="session")
 def fleet():
-    """The session's fleet ("test", 172.29.2.0/24), taken down at the end whatever happened."""
-    the_fleet = Fleet("test", index=2)
+    """The session's fleet ("test", 172.29.2.0/24, unless $OCSP_FLEET_INDEX names another index), taken down at the
+    end whatever happened."""
+    the_fleet = Fleet(FLEET_NAME, index=FLEET_INDEX)
     the_fleet.up(FLEET_N)
     try:
         yield the_fleet
