@@ -303,3 +303,28 @@ def test_the_vhosts_own_force_url_is_the_destination(lab):
     vhost["stapling"]["directives"]["SSLStaplingForceURL"] = "http://[fe80::1]/"
     assert by_name(stapling_plan(lab["apache_info"], lab["ocsp_responder_info"]))["good.lab.test"]["code"] == \
         "refused_destination"
+
+
+def test_one_result_of_apache_stapling_info_plans_alone(lab):
+    """apache_stapling_info returns Apache, the certificates and the libraries in one result: the plan takes it alone,
+    and plans exactly what the two results gave."""
+    merged = dict(lab["apache_info"], **lab["ocsp_responder_info"])
+    alone = stapling_plan(merged)
+    assert alone == stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    with pytest.raises(AnsibleFilterError, match="give responder_info"):
+        stapling_plan(lab["apache_info"])
+
+
+def test_refusal_is_the_one_failure_record(lab):
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    assert plan["refusal"] is None  # vhost errors alone do not refuse the host...
+    strict = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], fail_on_vhost_error=True)
+    refusal = strict["refusal"]  # ...unless asked: then every vhost error, in one message
+    assert sorted(refusal) == ["log", "msg", "staples", "task"] and refusal["task"] == "plan"
+    assert isinstance(refusal["msg"], str) and "revoked" in refusal["msg"] and "AH02217" in refusal["msg"]
+    facts = copy.deepcopy(lab["apache_info"])
+    facts["problems"] = [{"code": "configtest_failed", "severity": "error", "msg": "AH00526: Syntax error"}]
+    gated = stapling_plan(facts, lab["ocsp_responder_info"])["refusal"]
+    assert gated["task"] == "preflight" and "AH00526" in gated["msg"] and "nothing was touched" in gated["msg"]
+    with pytest.raises(AnsibleFilterError, match="must be booleans"):
+        stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], fail_on_vhost_error="yes")

@@ -316,3 +316,44 @@ def test_cache_size_is_stable_across_small_changes():
     assert sc.cache_size_for(0) == 131072 and sc.cache_size_for(16) == 131072
     assert sc.cache_size_for(17) == 262144 and sc.cache_size_for(30) == 262144
     assert sc.cache_size_for(1000) == 8388608
+
+
+def test_restore_and_commit_take_what_they_need_from_the_journal(tmp_path):
+    """The journal records the instance, its layout and what the change left in force: a restore needs no read of
+    Apache (only its configtest after the files are back), a commit nothing but the journal. Written before 1.1.0's
+    journals held no facts (facts_from_manifest: None, Apache is read as before)."""
+    root, run = install("rhel9", tmp_path)
+    facts = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
+    www = plan_for(facts, "www.example.org")
+    before = read(www["file"])
+    commands = []
+
+    def recorded(argv, env):
+        commands.append(argv)
+        if argv[-1] == "-t":
+            return 0, "", "Syntax OK\n"
+        return run(argv, env)
+    instance = ApacheInstance("/usr/sbin/httpd", server_root=root, config_file=facts["layout"]["config_file"],
+                              run=recorded)
+    journal = str(tmp_path / "journal")
+    p = params(vhosts=[www], take_over=True, journal_dir=journal)
+    first = sc.apply_change(p, facts, instance, recorded)
+    recorded_facts = sc.facts_from_manifest(dict(p, transaction=first["transaction"]))
+    assert recorded_facts["layout"]["server_root"] == root and recorded_facts["apache"]["version"]
+    assert recorded_facts["files_read"] == facts["files_read"]
+    assert recorded_facts["global_stapling"]["SSLStaplingCache"]["file"] == os.path.join(root, "conf.d",
+                                                                                         "ocsp-stapling.conf")
+    del commands[:]
+    restored = sc.restore_change(dict(p, state="restored", transaction=first["transaction"]), recorded_facts,
+                                 instance, recorded)
+    assert restored["changed"] and read(www["file"]) == before
+    assert commands == [instance.configtest_argv()]  # the configtest after the restore, nothing else of Apache's
+    # commit: the journal alone (its manifest names the instance); another instance's options are refused
+    second = sc.apply_change(p, facts, instance, recorded)
+    del commands[:]
+    committed = sc.commit_change(dict(p, state="committed", transaction=second["transaction"], server_root=root))
+    assert committed["changed"] and commands == []
+    assert sc.commit_change(dict(p, state="committed", transaction=second["transaction"]))["changed"] is False
+    with pytest.raises(StaplingError, match="belongs to another Apache instance"):
+        sc.commit_change(dict(p, state="committed", transaction=second["transaction"], server_root=str(tmp_path)))
+    assert sc.commit_change(dict(p, state="committed", transaction=None)) is None  # no transaction: the instance is read

@@ -256,3 +256,9 @@ def test_a_rolled_back_host_counts_no_valid_staple(lab, plan):
                                 rolled_back=True, failure={"task": "x", "msg": "y"})
     doc = stapling_fleet_report({"web1": back}, "rollout", "x")
     assert doc["totals"]["staples_valid"] == 0 and doc["hosts"]["web1"]["outcome"] == "rolled_back"
+
+
+def test_failure_record_has_one_shape():
+    from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import failure_record
+    assert failure_record("plan", ["a", "b"]) == {"task": "plan", "msg": "a; b", "staples": [], "log": []}
+    assert failure_record("verify", "x", code="nothing_to_verify")["code"] == "nothing_to_verify"
