@@ -129,6 +129,7 @@ def test_default_report_dir_is_where_the_playbook_runs(lab, tmp_path):
                                                    "ocsp_stapling_verify_ca_file": lab.pki.ca_bundle_path})],
         env=ansible_runner.ansible_env(extra=env), cwd=str(tmp_path), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:]
     reports = tmp_path / "ocsp-stapling-reports"
     assert {"latest.json", "latest.html", "latest.md"} <= set(os.listdir(str(reports)))
@@ -145,6 +146,7 @@ def report_playbook(*extra, **kw):
     proc = subprocess.run(cmd, env=ansible_runner.ansible_env(extra=kw.get("env")), cwd=kw.get("cwd"),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
                           check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     return proc.returncode, proc.stdout
 
 
