@@ -79,7 +79,6 @@ import datetime
 import json
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.six import string_types
 
 SCHEMA_PREFIX = "ocsp.stapling/report/"
 
@@ -176,7 +175,7 @@ HOST_FAILURE_WORDS = {
 def _str(value):
     if value is None:
         return ""
-    if isinstance(value, string_types):
+    if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
         return "; ".join(_str(v) for v in value)
@@ -184,7 +183,7 @@ def _str(value):
 
 
 def _parse_time(value):
-    if not isinstance(value, string_types) or not value:
+    if not isinstance(value, str) or not value:
         return None
     if len(value) == 20 and value[4] == "-" and value[10] == "T" and value[19] == "Z":  # what the modules write
         try:
@@ -387,7 +386,7 @@ def _problems(h):
 
 def _load(summary, source):
     where = " ({0})".format(source) if source else ""
-    if isinstance(summary, string_types):
+    if isinstance(summary, str):
         try:
             summary = json.loads(summary)
         except ValueError as e:

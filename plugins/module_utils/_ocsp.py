@@ -19,9 +19,10 @@ import re
 import socket
 import time
 
-from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlsplit
+
 from ansible.module_utils.urls import Request
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
     _der_children, _der_oid, _der_tlv, _describe, _utc, iso, is_issued_by, serial_hex, verify_signature,
@@ -406,7 +407,7 @@ def _latency(out, started):
 
 
 def _open_via_proxy(url, encoded, der, use_get, proxy, timeout):
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request as UrlRequest, build_opener
+    from urllib.request import ProxyHandler, Request as UrlRequest, build_opener
     opener = build_opener(ProxyHandler({"http": proxy}))
     if use_get:
         req = UrlRequest(url + encoded, headers={"User-Agent": "ocsp.stapling probe"})
