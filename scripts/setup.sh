@@ -177,12 +177,34 @@ PY
   install -m 0644 scripts/offline/get_pip.py "$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
 }
 
+# ansible-test pins some sanity requirements to an archive on github.com (2.22.0rc1: dill, "until dill is released
+# with Python 3.15 support"), which this network cannot reach: the venv's copy of that requirement file names the
+# package instead, resolved on the package index like the others (dill 0.4.1 supports the Pythons tested here).
+offline_sanity_requirements() {  # line
+  "$ROOT/.venv/ansible-$1/bin/python" - "$1" <<'PY'
+import glob, os, re, sys
+import ansible_test
+for path in glob.glob(os.path.join(os.path.dirname(ansible_test.__file__), "_data", "requirements", "*.txt")):
+    with open(path) as f:
+        text = f.read()
+    new = re.sub(r"^([A-Za-z0-9_.-]+) @ https?://\S+.*$", r"\1  # ocsp.stapling setup: was a URL this network cannot reach",
+                 text, flags=re.M)
+    if new != text:
+        with open(path, "w") as f:
+            f.write(new)
+        names = re.findall(r"^([A-Za-z0-9_.-]+) @ https?://", text, re.M)
+        print("setup: ansible-test %s: %s named %s by a URL; now from the package index" % (
+            sys.argv[1], os.path.basename(path), ", ".join(names)))
+PY
+}
+
 for line in "${WANT[@]}"; do
   [[ ${WHERE[$line]} == host ]] || continue
   reqs=(tests/requirements.txt)
   [[ $line == "$MAIN" ]] && reqs+=(tests/requirements-lint.txt)
   make_venv "$line" "${PYBIN[$line]}" "${reqs[@]}"
   offline_get_pip "$line"
+  offline_sanity_requirements "$line"
 done
 
 [[ -n $INNER ]] && exit 0

@@ -197,6 +197,13 @@ run_here() {  # stage
 }
 
 NOT_RUN=99  # run_stage's status for a stage whose line no Python here runs
+# The checkout's git directory, when it lies outside the checkout (a git worktree): the sanity and lint stages list
+# the files git knows, inside the root file system too.
+GIT_BIND=()
+git_common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+if [[ -n $git_common && $git_common != "$ROOT"/* ]]; then
+  GIT_BIND=(--bind-ro "$git_common")
+fi
 run_stage() {  # stage
   local line where
   line=$(line_of "$1")
@@ -206,7 +213,7 @@ run_stage() {  # stage
     rootfs:*)
       echo "(in the Debian 13 root file system: $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" info \
         | "$PYTHON" -c 'import json,sys; v=json.load(sys.stdin)["versions"]; print(", ".join(k+" "+v[k] for k in sorted(v)))'))"
-      PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" run --bind "$ROOT" -- \
+      PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" run --bind "$ROOT" "${GIT_BIND[@]}" -- \
         env OCSP_TEST_INNER=1 ./scripts/test.sh "$1" ;;
     none)
       echo "not run: ansible-core $line ${WHY[$line]}"

@@ -6,7 +6,6 @@ deprecation (printed, not ours), a deprecation returned by a module of a collect
 traceback the runner switches on names our file).
 """
 
-import os
 import textwrap
 
 import pytest

@@ -39,7 +39,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -326,8 +325,9 @@ def _copy_in(merged, src, inside=None):
     os.chmod(dst, 0o644)
 
 
-def run(argv, name="trixie", binds=(), cwd=None, env=None, build_if_missing=True, log_stream=None):
-    """Run argv inside the recipe's root (built first when missing); return its exit status."""
+def run(argv, name="trixie", binds=(), ro_binds=(), cwd=None, env=None, build_if_missing=True, log_stream=None):
+    """Run argv inside the recipe's root (built first when missing); return its exit status. binds: directories
+    seen at the same path inside, read-write; ro_binds: the same, read-only."""
     if os.geteuid() != 0:
         raise RootfsError("entering a root file system needs root (namespaces, mounts)")
     lower = rootfs(name) or (build(name, log_stream=log_stream) if build_if_missing else None)
@@ -335,7 +335,8 @@ def run(argv, name="trixie", binds=(), cwd=None, env=None, build_if_missing=True
         raise RootfsError("the {0} root file system is not built: python3 -m rootfs build --recipe {0}".format(name))
     cwd = os.path.abspath(cwd or os.getcwd())
     binds = [os.path.abspath(b) for b in binds]
-    for b in binds:
+    ro_binds = [os.path.abspath(b) for b in ro_binds]
+    for b in binds + ro_binds:
         if not os.path.isdir(b):
             raise RootfsError("cannot bind {0} into the root: not a directory".format(b))
     home = home_dir(name)
@@ -372,7 +373,7 @@ def run(argv, name="trixie", binds=(), cwd=None, env=None, build_if_missing=True
         if inner_env.get("PIP_CONFIG_FILE"):
             inner_env["PIP_CONFIG_FILE"] = "/etc/ocsp-stapling-rootfs/pip.conf"
         env_argv = ["/usr/bin/env", "-i"] + ["{0}={1}".format(k, v) for k, v in sorted(inner_env.items())]
-        ro = [d for d in pip["dirs"] if not any(d == b or d.startswith(b + os.sep) for b in binds)]
+        ro = ro_binds + [d for d in pip["dirs"] if not any(d == b or d.startswith(b + os.sep) for b in binds)]
         enter = (["unshare", "--mount", "--pid", "--fork", "--kill-child=SIGTERM", "--propagation", "private",
                   "/bin/sh", "-c", _ENTER, "rootfs-enter", lower, upper, work, merged, home, cwd,
                   str(len(binds))] + binds + [str(len(ro))] + ro + ["--"] + env_argv + list(argv))
@@ -393,12 +394,6 @@ def run(argv, name="trixie", binds=(), cwd=None, env=None, build_if_missing=True
 
 
 def _remove_session(session):
-    merged = os.path.join(session, "merged")
-    for _ in range(50):
-        if not os.path.ismount(merged):
-            break
-        time.sleep(0.1)  # the namespace's last reference goes a moment after its last process
-    if os.path.ismount(merged):
-        sys.stderr.write("rootfs: {0} is still mounted; left in place\n".format(merged))
-        return
+    """The run's upper and work directories. Its overlay was mounted in the run's own mount namespace only, which
+    ended with the run's last process: nothing of it is mounted here."""
     shutil.rmtree(session, ignore_errors=True)

@@ -1,10 +1,10 @@
-"""CLI: PYTHONPATH=tests python3 -m rootfs [--recipe NAME] build | info | python | run [--bind DIR]... -- CMD...
+"""CLI: PYTHONPATH=tests python3 -m rootfs [--recipe NAME] build | info | python | run [--bind[-ro] DIR]... -- CMD...
 
   build     build the recipe's root file system unless cached; print its path
   info      JSON: the cached root's recipe and versions (exit 3 when not built)
   python    the recipe's Python version (major.minor), known without building
-  run       run CMD inside it (built first when missing), the current directory and every --bind at the same
-            path; exit with CMD's status
+  run       run CMD inside it (built first when missing) in the current directory, every --bind (read-write) and
+            --bind-ro (read-only) directory at the same path; exit with CMD's status
 """
 
 import argparse
@@ -24,7 +24,8 @@ def main(argv=None):
     sub.add_parser("info")
     sub.add_parser("python")
     r = sub.add_parser("run")
-    r.add_argument("--bind", action="append", default=[])
+    r.add_argument("--bind", action="append", default=[], help="a directory seen at the same path inside")
+    r.add_argument("--bind-ro", action="append", default=[], help="the same, read-only")
     r.add_argument("--cwd", default=None)
     r.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -42,7 +43,8 @@ def main(argv=None):
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
             parser.error("run: no command given")
-        return run(argv, name=args.recipe, binds=args.bind, cwd=args.cwd or os.getcwd(), log_stream=sys.stderr)
+        return run(argv, name=args.recipe, binds=args.bind, ro_binds=args.bind_ro, cwd=args.cwd or os.getcwd(),
+                   log_stream=sys.stderr)
     except RootfsError as exc:
         sys.stderr.write("rootfs: {0}\n".format(exc))
         return 2

@@ -82,7 +82,7 @@ def test_test_sh_runs_the_matrix():
     for kind in ("sanity", "unit"):
         assert [s for s in stages if s.startswith(kind + "-")] == [kind + "-" + c for c in cores()]
     assert sorted(s for s in stages if s.startswith("integration-")) == sorted(
-        "integration-" + c for c in {main, oldest, newest})
+        set("integration-" + c for c in (main, oldest, newest)))
     assert {"lint", "build", "fleet"} <= set(stages)
 
 
