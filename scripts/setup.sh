@@ -115,7 +115,10 @@ for line in "${WANT[@]}"; do
     done < <(other_pythons)
     if [[ -z ${WHERE[$line]:-} ]]; then
       WHERE[$line]=none
-      WHY[$line]="needs Python ${CORE_PYTHONS[$line]// /, }; found $HOST_VER here${ROOTFS_PY:+ and $ROOTFS_PY in the Debian 13 root}"
+      found=$HOST_VER
+      [[ -n $ROOTFS_PY && $ROOTFS_PY != "$HOST_VER" ]] && found+=" and $ROOTFS_PY in the Debian 13 root file system"
+      while read -r v _; do [[ " $found " == *" $v "* ]] || found+=", $v"; done < <(other_pythons)
+      WHY[$line]="needs Python ${CORE_PYTHONS[$line]// /, }; found $found here"
     fi
   fi
 done

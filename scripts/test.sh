@@ -57,8 +57,13 @@ fi
 
 V19=$ROOT/.venv/ansible-$MAIN
 venv() { echo "$ROOT/.venv/ansible-$1"; }
-# Outside the checkout: inside it, ansible-test would ask the checkout's git, which ignores .cache.
-WORK=${OCSP_TEST_WORK:-$HOME/.cache/ocsp-stapling-test}
+# Outside the checkout: inside it, ansible-test would ask the checkout's git, which ignores .cache. Inside the root
+# file system, its /tmp is the run's own (the overlay's): no other checkout's run shares it.
+if [[ -n $INNER ]]; then
+  WORK=${OCSP_TEST_WORK:-/tmp/ocsp-stapling-test}
+else
+  WORK=${OCSP_TEST_WORK:-$HOME/.cache/ocsp-stapling-test}
+fi
 TREE=$WORK/ansible_collections/ocsp/stapling
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 # The main venv's tools (ansible, ansible-doc, ...) are the ones on PATH; the other lines are called by path.
