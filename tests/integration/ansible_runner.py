@@ -21,6 +21,9 @@ import collection_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
+# The managed node's Python (localhost): this venv's, or the one OCSP_TEST_NODE_PYTHON names (scripts/test.sh sets
+# the Debian 13 root's /usr/bin/python3 there, with Debian's python3-cryptography and python3-openssl).
+NODE_PYTHON = os.environ.get("OCSP_TEST_NODE_PYTHON") or sys.executable
 COLLECTION = "ocsp.stapling"
 # A deprecation is ours when it names the collection or a file of it as Ansible loads it (a collections path, or a
 # module's AnsiballZ payload). Not this checkout's path as such: the venvs live in it too.
@@ -105,7 +108,7 @@ def localhost_inventory(directory):
     path = os.path.join(directory, "inventory.ini")
     with open(path, "w") as f:
         # Pin the interpreter: discovery can pick a broken python3.x stub on these machines.
-        f.write("localhost ansible_connection=local ansible_python_interpreter={0}\n".format(sys.executable))
+        f.write("localhost ansible_connection=local ansible_python_interpreter={0}\n".format(NODE_PYTHON))
     return path
 
 
