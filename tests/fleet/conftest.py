@@ -1,5 +1,6 @@
 """Fixtures of the fleet stage: one fleet per session (N hosts, $OCSP_FLEET_N, default 6), made again from the image
-before each test that needs fresh hosts."""
+before each test that needs fresh hosts. $OCSP_FLEET_INDEX (default 2) is the session fleet's index, the third octet
+of its /24: a second session on the same machine takes another one (its fleet is then named "test<index>")."""
 
 import os
 
@@ -8,12 +9,15 @@ import pytest
 from fleet import Fleet, default_profile
 
 FLEET_N = int(os.environ.get("OCSP_FLEET_N", "6"))
+FLEET_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2"))
+FLEET_NAME = "test" if FLEET_INDEX == 2 else "test{0}".format(FLEET_INDEX)
 
 
 @pytest.fixture(scope="session")
 def fleet():
-    """The session's fleet ("test", 172.29.2.0/24), taken down at the end whatever happened."""
-    the_fleet = Fleet("test", index=2)
+    """The session's fleet ("test", 172.29.2.0/24, or "test<K>", 172.29.K.0/24), taken down at the end whatever
+    happened."""
+    the_fleet = Fleet(FLEET_NAME, index=FLEET_INDEX)
     the_fleet.up(FLEET_N)
     try:
         yield the_fleet
