@@ -603,7 +603,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
         raise _err("state must be present or absent, got {0!r}".format(state))
     if not isinstance(allow_mod_md, bool):
         raise _err("allow_mod_md must be a boolean, got {0!r} (use '| bool')".format(allow_mod_md))
-    if isinstance(allowed_networks, string_types):
+    if isinstance(allowed_networks, str):
         raise _err("allowed_networks is a list of networks (CIDR), got the string {0!r}".format(allowed_networks))
     try:
         networks = parse_networks(allowed_networks, "apache_stapling_egress_allowed_networks")
