@@ -171,13 +171,13 @@ stage_build() {
 # runs them in $OCSP_TEST_WORKERS processes (default 3; each has its own lab, ports and namespaces).
 stage_integration() {  # venv [pytest options...]
   local venv=$1; shift
-  "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs -n "${OCSP_TEST_WORKERS:-3}" "$@" tests/integration
+  "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=12 -n "${OCSP_TEST_WORKERS:-3}" "$@" tests/integration
 }
 
 # Real hosts on this machine (tests/fleet/README.md): the base image is built once (debootstrap, cached under
 # /var/cache/ocsp-stapling-fleet/<recipe hash>/), then a fleet of $OCSP_FLEET_N hosts (default 6) for the session.
 stage_fleet() {
-  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/fleet
+  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=0 tests/fleet
 }
 
 # The stage itself, here (on this machine, or already inside the root file system).
