@@ -1,5 +1,9 @@
 """Fixtures of the fleet stage: one fleet per session (N hosts, $OCSP_FLEET_N, default 6), made again from the image
-before each test that needs fresh hosts."""
+before each test that needs fresh hosts.
+
+$OCSP_FLEET_INDEX (default 2) chooses the session fleet's /24 (172.29.INDEX.0/24) and name ("test" for 2, else
+"test<INDEX>"), so two sessions can run side by side; never two with the same index. The harness's own fleet takes
+the next index (3 for the default)."""
 
 import os
 
@@ -7,13 +11,15 @@ import pytest
 
 from fleet import Fleet, default_profile
 
+from fleet.testing import FLEET_INDEX, FLEET_NAME
+
 FLEET_N = int(os.environ.get("OCSP_FLEET_N", "6"))
 
 
 @pytest.fixture(scope="session")
 def fleet():
-    """The session's fleet ("test", 172.29.2.0/24), taken down at the end whatever happened."""
-    the_fleet = Fleet("test", index=2)
+    """The session's fleet ("test", 172.29.2.0/24 by default), taken down at the end whatever happened."""
+    the_fleet = Fleet(FLEET_NAME, index=FLEET_INDEX)
     the_fleet.up(FLEET_N)
     try:
         yield the_fleet
