@@ -86,6 +86,20 @@ def test_up_refuses_a_second_fleet_of_the_same_name(fleet):
     assert all(h.alive() for h in fleet.hosts)
 
 
+def test_down_keeps_the_guard_while_another_fleet_is_registered(fleet):
+    """A fleet going down removes the guard route only when no other fleet of ours is registered: the session's fleet
+    keeps it (and its hosts stay reachable) when the self-test's fleet goes."""
+    other = Fleet(SELFTEST_NAME, index=SELFTEST_INDEX)
+    try:
+        other.up(1)
+        assert guard_route_present()
+    finally:
+        other.down()
+    assert guard_route_present()
+    host = fleet.hosts[0]
+    assert fleet.ssh(host, "cat /etc/hostname").stdout.strip() == host.name
+
+
 def test_image_is_cached_by_recipe_hash():
     path = image.build()
     assert path == os.path.join(image.CACHE_ROOT, image.recipe_hash(), "rootfs")
@@ -96,3 +110,15 @@ def test_image_is_cached_by_recipe_hash():
                  "usr/bin/curl", "etc/apache2/mods-enabled/ssl.load", "etc/apache2/mods-enabled/socache_shmcb.load"):
         assert os.path.lexists(os.path.join(path, tool)), tool
     assert not [n for n in os.listdir(os.path.join(path, "etc/ssh")) if n.startswith("ssh_host_")]
+
+
+def test_trixie_image_beside_bookworm():
+    """Debian 13's image: its own recipe hash (the suite is part of it), Python 3.13, mod_ssl enabled (stock trixie has
+    it off), and its own package source of trixie's .debs."""
+    path = image.build(suite="trixie")
+    assert image.recipe_hash("trixie") != image.recipe_hash() and path == image.rootfs("trixie")
+    assert os.path.exists(os.path.join(path, "usr/bin/python3.13"))
+    assert os.path.lexists(os.path.join(path, "etc/apache2/mods-enabled/ssl.load"))
+    debs = sorted(n for n in os.listdir(image.repo_dir("trixie")) if n.endswith(".deb"))
+    assert [n.split("_")[0] for n in debs] == ["python3-cffi-backend", "python3-cryptography", "python3-openssl"]
+    assert [n for n in debs if n.startswith("python3-openssl_25.")], debs
