@@ -27,8 +27,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FILES = ("plugins/module_utils/_ocsp.py", "plugins/module_utils/_x509.py")
-GUARDED = ("validate_response", "_judge", "_find_signer", "_has_ocsp_signing", "verify_signature", "aia_uris",
-           "must_staple")
+GUARDED = ("validate_response", "_judge", "_find_signer", "_has_ocsp_signing", "_validity_problem", "verify_signature",
+           "aia_uris", "must_staple")
 
 _SWAP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
          ast.GtE: ast.Gt, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}

@@ -263,9 +263,15 @@ def stapling_host_report(apache_info, plan=None, config=None, egress=None, reloa
     reloads = [dict(phase=phase, mode=r.get("mode"), downtime=r.get("downtime"))
                for phase, r in (("change", reload), ("rollback", rollback_reload)) if r is not None]
     last = reloads[-1] if reloads else None
-    restored_paths = set(f.get("path") for f in (restore or {}).get("files") or [])
+    restore_files = (restore or {}).get("files") or []
+    kept_paths = set(f.get("path") for f in restore_files if f.get("action") == "kept")
+    restored_paths = set(f.get("path") for f in restore_files if f.get("action") != "kept")
     files = []
     for f in (config or {}).get("files") or []:
+        if f.get("path") in kept_paths:
+            # Our cache snippet (and what enables it), kept for the running Apache parent: see cache_kept.
+            files.append(dict(f, restored=False, kept=True))
+            continue
         files.append(dict(f, restored=bool(rolled_back) and (not restore or f.get("path") in restored_paths
                                                              or not restored_paths)))
     for v in vhosts:

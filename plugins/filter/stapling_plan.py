@@ -211,6 +211,9 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
+from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import destination_problem, parse_networks
+from ansible_collections.ocsp.stapling.plugins.module_utils._responder_info import forced_url
+
 try:
     import jmespath
     HAS_JMESPATH = True
@@ -221,8 +224,8 @@ _WILDCARD_HOSTS = ("*", "_default_", "0.0.0.0", "[::]", "::")
 # Every decision and code a plan holds (docs/report-schema.md lists the same; a unit test keeps them in step).
 DECISIONS = ("staple", "no_ocsp_uri", "error", "excluded", "not_selected", "remove", "macro")
 CODES = ("stapleable", "forced_url", "no_ocsp_uri", "missing_issuer", "certificate_revoked", "certificate_expired",
-         "certificate_error", "unusable_ocsp_uri", "no_certificate_facts", "excluded", "not_selected", "state_absent",
-         "macro")
+         "certificate_error", "unusable_ocsp_uri", "refused_destination", "no_certificate_facts", "excluded",
+         "not_selected", "state_absent", "macro")
 
 
 def _err(msg):
@@ -480,8 +483,66 @@ def _select(tls_vhosts, index, include, exclude, query):
     return selected, excluded
 
 
-def _decide(vhost, cert, force):
-    """(decision, code, reason) for a selected vhost, state present."""
+def _forced_endpoint(cert, force):
+    """The endpoint of a forced URL: responder_info's (resolved and judged on the host) when it is the one the
+    vhost already forces, else parsed here (its addresses resolved later, by ocsp_egress)."""
+    known = (cert or {}).get("force_endpoint")
+    if known and known.get("uri") == force and not known.get("error"):
+        return dict(known, uris=[force])
+    return _endpoint_from_url(force)
+
+
+def _refusal(endpoint, networks):
+    """Why egress to this endpoint is refused (responder_info's judgement, else its address literal's), or None."""
+    if endpoint.get("refused"):
+        return endpoint["refused"]
+    for address in [endpoint.get("host")] + list(endpoint.get("addresses") or []):
+        try:
+            problem = destination_problem(address, networks) if _is_address(address) else None
+        except ValueError:
+            problem = None
+        if problem:
+            return "{0} is {1}".format(address, problem)
+    return None
+
+
+def _is_address(text):
+    import ipaddress
+    try:
+        ipaddress.ip_address(str(text).split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _destination(cert, force):
+    """The one endpoint mod_ssl asks for this vhost: the forced URL's, else the certificate's first OCSP URI."""
+    if force:
+        return _forced_endpoint(cert, force)
+    endpoints = (cert or {}).get("endpoints") or []
+    return endpoints[0] if endpoints and not endpoints[0].get("error") else None
+
+
+def _decide(vhost, cert, force, networks=None, asked=None):
+    """(decision, code, reason) for a selected vhost, state present: a vhost that would be stapled is refused when
+    the one destination mod_ssl asks (``asked``: the forced URL in force, else the certificate's first OCSP URI) is
+    one egress must not go to."""
+    decision, code, reason = _judge(vhost, cert, force)
+    if decision != "staple":
+        return decision, code, reason
+    destination = _destination(cert, asked or force)
+    refused = _refusal(destination, networks) if destination else None
+    if refused:
+        return "error", "refused_destination", (
+            "mod_ssl would ask {0}, and {1}: no egress is opened and the vhost is not stapled. The certificate (or "
+            "SSLStaplingForceURL) decides where the web server connects; fix the certificate's OCSP URI, force an "
+            "http:// responder, or add the responder's network to apache_stapling_egress_allowed_networks".format(
+                (destination.get("uris") or [destination.get("uri")])[0], refused))
+    return decision, code, reason
+
+
+def _judge(vhost, cert, force):
+    """(decision, code, reason) from the certificate's facts alone."""
     if cert is None:
         return "error", "no_certificate_facts", (
             "ocsp_responder_info has no facts for this vhost's certificate ({0}); run it over apache_info's vhosts"
@@ -524,7 +585,7 @@ def _missing_issuer(vhost, cert):
 
 def stapling_plan(apache_info, responder_info, include=None, exclude=None, query=None, force_url=None, engine="auto",
                   allow_mod_md=True, check_host="127.0.0.1", state="present", fix_misplaced_cache=False,
-                  take_over=False, preflight=None):
+                  take_over=False, preflight=None, allowed_networks=None):
     if not isinstance(apache_info, dict) or "vhosts" not in apache_info:
         raise _err("the input must be the registered result of ocsp.stapling.apache_info (a dict with 'vhosts')")
     if isinstance(responder_info, dict) and "certificates" not in responder_info and "libraries" in responder_info:
@@ -543,6 +604,12 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
         raise _err("state must be present or absent, got {0!r}".format(state))
     if not isinstance(allow_mod_md, bool):
         raise _err("allow_mod_md must be a boolean, got {0!r} (use '| bool')".format(allow_mod_md))
+    if isinstance(allowed_networks, string_types):
+        raise _err("allowed_networks is a list of networks (CIDR), got the string {0!r}".format(allowed_networks))
+    try:
+        networks = parse_networks(allowed_networks, "apache_stapling_egress_allowed_networks")
+    except ValueError as exc:
+        raise _err(str(exc))
 
     chosen, engine_reason, errors = _choose_engine(apache_info, engine, allow_mod_md)
     errors += _gate(apache_info, chosen, bool(fix_misplaced_cache)) if state == "present" else []
@@ -558,6 +625,8 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
     for i, vhost in enumerate(tls_vhosts):
         cert = _cert_of(index, vhost)
         force = _force_url_for(vhost, force_url)
+        # what mod_ssl asks: the URL we force, else the SSLStaplingForceURL in force there, else the certificate's
+        asked = force or forced_url(vhost)
         effective = bool((vhost.get("stapling") or {}).get("enabled"))
         ms = bool(cert and cert.get("must_staple"))
         entry = {"file": vhost.get("file"), "line": vhost.get("line"), "server_name": vhost.get("server_name"),
@@ -582,7 +651,7 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
             entry.update(selected=True, decision="remove", code="state_absent", reason="stapling of ours removed",
                          stapling="absent")
         else:
-            decision, code, reason = _decide(vhost, cert, force)
+            decision, code, reason = _decide(vhost, cert, force, networks, asked)
             entry.update(selected=True, decision=decision, code=code, reason=reason)
             if decision == "staple":
                 entry["stapling"] = "on"
@@ -611,12 +680,10 @@ def stapling_plan(apache_info, responder_info, include=None, exclude=None, query
                         targets.append(dict(c))
                 if ms:
                     must_staple.append(entry["server_name"])
-                if entry["force_url"]:
-                    _merge_endpoint(merged, _endpoint_from_url(entry["force_url"]))
-                else:
-                    for ep in cert.get("endpoints") or []:
-                        if not ep.get("error"):
-                            _merge_endpoint(merged, ep)
+                # egress only where mod_ssl goes: one endpoint per vhost, never the certificate's other URIs
+                destination = _destination(cert, asked)
+                if destination is not None:
+                    _merge_endpoint(merged, destination)
         decisions.append(entry)
 
     if must_staple and chosen != "mod_md" and state == "present":

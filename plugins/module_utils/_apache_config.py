@@ -34,6 +34,10 @@ from ansible_collections.ocsp.stapling.plugins.module_utils._errors import Stapl
 
 MAX_INCLUDE_DEPTH = 128  # AP_MAX_INCLUDE_DEPTH (core.c include_config)
 MAX_LINE = 16 * 1024 * 1024  # VARBUF_MAX_LEN (config.c): a longer line is "Line too long"
+# ${VAR} expansion (ap_resolve_env) has no limit in Apache: it allocates what the expansion needs, so 22 doubling
+# Defines make a 128 MiB line. This reader's own bounds: an expanded line may not be longer than the longest line
+# Apache reads (MAX_LINE), and the expansions of the whole configuration together may not add more than this.
+MAX_EXPANSION_TOTAL = 4 * MAX_LINE
 MACRO_BUFFER = 8192  # MAX_STRING_LEN: mod_macro reads and substitutes a macro's lines in buffers of this size
 SPACE = " \t\n\v\f\r"  # apr_isspace() in the C locale
 # Modules Debian's apache2 has built in (apache2 -l); used only when Apache's own module list is unknown.
@@ -55,9 +59,15 @@ _VAR = re.compile(r"\$\{([^}]*)\}")
 # A word as ap_getword_conf() takes it: a quoted one (backslash escapes only its quote and itself; without its
 # closing quote it runs to the end of the line), or a run of non-space characters (quotes inside are literal).
 _WORD = re.compile(r'"((?:\\["\\]|[^"])*)"?|\'((?:\\[\'\\]|[^\'])*)\'?|([^ \t\n\v\f\r]+)')
-# Characters for which str.split() would not split as apr_isspace() does, or that ap_getword_conf() treats.
-_SLOW = re.compile(r'["\'\\\x1c-\x1f]|[^\x00-\x7f]')
 _MACRO_ARG_PREFIX = "$%@"
+
+
+def _slow(text):
+    """Whether text holds a character for which str.split() would not split as apr_isspace() does, or that
+    ap_getword_conf() treats: a quote, a backslash, \\x1c-\\x1f, anything not ASCII (then the regex path). A few
+    scans in C: a regex over an 8 MiB line (an expanded Define) cost ten times as much."""
+    return (not text.isascii() or '"' in text or "'" in text or "\\" in text or "\x1c" in text or "\x1d" in text
+            or "\x1e" in text or "\x1f" in text)
 
 
 def module_file_name(module_id):
@@ -91,14 +101,14 @@ def split_args(text, where=None):
     """Every word of ``text`` as repeated ap_getword_conf() calls take them (util.c).
 
     Never fails: Apache takes an unterminated quoted word to the end of the line."""
-    if not _SLOW.search(text):
+    if not _slow(text):
         return text.split()
     return [_match_word(m) for m in _WORD.finditer(text)]
 
 
 def first_word(text):
     """(word, rest) as one ap_getword_conf() call leaves them: rest starts after the spaces that follow the word."""
-    if not _SLOW.search(text):
+    if not _slow(text):
         parts = text.split(None, 1)
         if not parts:
             return "", ""
@@ -193,35 +203,60 @@ class _Cursor(object):
         trailing whitespace (CR included) goes (cfg_trim_line). Apache numbers the line by its last physical
         line; the first is kept for what an editor shows."""
         src = self.src
-        acc = None
+        # The line so far is "".join(pieces[:-1]) + pieces[-1][:end]: no piece is empty, and only the last one is
+        # ever shortened (by its end, not by slicing it again), so a line continued over millions of physical lines
+        # costs what its length does (re-building the buffer per physical line took 283 s for 2,000,000; issue 24).
+        pieces = []
+        end = length = 0
+        started = False
         first_src = first = None
         while True:
             src.line_number += 1
             got = src.getstr(self)
             if got is None:
-                if acc is None:
+                if not started:
                     return None
                 break
+            started = True
             text, lf = got
             if first_src is None:
                 first_src, first = self.src, self.src.line_number
             if "\0" in text:
                 text, lf = text[:text.index("\0")], False
-            buf = text if acc is None else acc + text
-            if lf:
-                k = len(buf)
-                if k and buf[k - 1] == "\r":
-                    k -= 1
-                if k and buf[k - 1] == "\\":
-                    acc = buf[:k - 1]
-                    if len(acc) >= MAX_LINE:
-                        break
-                    continue
-            acc = buf
-            break
-        if len(acc) >= MAX_LINE:
+            if text:
+                if pieces and end < len(pieces[-1]):
+                    pieces[-1] = pieces[-1][:end]
+                pieces.append(text)
+                end = len(text)
+                length += end
+            if not lf or not pieces:
+                break
+            # the buffer's last character, and the one before it, across pieces
+            last = pieces[-1][end - 1]
+            drop = 0
+            if last == "\r":
+                before = pieces[-1][end - 2] if end > 1 else (pieces[-2][-1] if len(pieces) > 1 else "")
+                drop = 2 if before == "\\" else 0
+            elif last == "\\":
+                drop = 1
+            if not drop:
+                break
+            length -= drop
+            while drop:
+                take = min(drop, end)
+                end -= take
+                drop -= take
+                if not end:
+                    pieces.pop()
+                    end = len(pieces[-1]) if pieces else 0
+            if length >= MAX_LINE:
+                break
+        if length >= MAX_LINE:
             raise StaplingError("{0}:{1}: a line of {2} bytes or more: Apache refuses it (Error reading {0} at line {1}: "
                                 "Line too long)".format(self.src.name, self.src.line_number, MAX_LINE))
+        if pieces and end < len(pieces[-1]):
+            pieces[-1] = pieces[-1][:end]
+        acc = "".join(pieces)
         return _Line(acc.strip(SPACE), len(acc), first_src, first, self.src, self.src.line_number)
 
 
@@ -288,6 +323,7 @@ class ConfigReader(object):
         self.version = self._version_tuple(version)
         self.version_string = version
         self.env = dict(env or {})
+        self._expanded = 0  # bytes ${VAR} expansions added so far (MAX_EXPANSION_TOTAL)
         self.global_directives = []
         self.vhosts = []
         self.problems = []
@@ -325,18 +361,32 @@ class ConfigReader(object):
     def _resolve(self, text, line, report=True):
         """ap_resolve_env() (util.c) on the whole line: ${NAME} from Define'd values, then the environment;
         an unknown one stays as written (AH00111 unless the name has a ':')."""
+        size = [len(text)]
+
         def sub(match):
             name = match.group(1)
-            if name in self.variables:
-                return self.variables[name]
-            if name in self.env:
-                return self.env[name]
-            if report and ":" not in name:
-                file, number = line.anchor()
-                self.problem("undefined_variable", "${{{0}}} is not defined (Define or environment); Apache keeps it "
-                             "literally (AH00111)".format(name), file, number)
-            return match.group(0)
-        return _VAR.sub(sub, text)
+            value = self.variables.get(name)
+            if value is None:
+                value = self.env.get(name)
+            if value is None:
+                if report and ":" not in name:
+                    file, number = line.anchor()
+                    self.problem("undefined_variable", "${{{0}}} is not defined (Define or environment); Apache keeps "
+                                 "it literally (AH00111)".format(name), file, number)
+                return match.group(0)
+            size[0] += len(value) - len(match.group(0))
+            if size[0] > MAX_LINE:
+                raise StaplingError("{0}: its ${{VAR}} expansion makes the line longer than 16 MiB, the longest line "
+                                    "Apache reads (Apache itself does not limit an expansion, ap_resolve_env; this "
+                                    "reader does). Use shorter Define values.".format(_where(line)))
+            return value
+        resolved = _VAR.sub(sub, text)
+        self._expanded += max(0, len(resolved) - len(text))
+        if self._expanded > MAX_EXPANSION_TOTAL:
+            raise StaplingError("{0}: the ${{VAR}} expansions of the configuration together add more than {1} MiB; "
+                                "this reader stops there (Apache does not limit them). Use shorter Define values or "
+                                "fewer copies of them.".format(_where(line), MAX_EXPANSION_TOTAL // (1024 * 1024)))
+        return resolved
 
     def _abs(self, path):
         return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.server_root, path))
@@ -444,7 +494,7 @@ class ConfigReader(object):
             return
         if "$" in text:
             text = self._resolve(text, line)
-        if _SLOW.search(text) is None:  # first_word()'s fast path, inline: this runs for every line
+        if not _slow(text):  # first_word()'s fast path, inline: this runs for every line
             parts = text.split(None, 1)
             name, args = parts[0], parts[1] if len(parts) > 1 else ""
         else:

@@ -22,6 +22,7 @@ import re
 import socket
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
+from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import destination_problem, parse_networks
 
 MARK = "ocsp.stapling"
 NFT_CHAIN = "ocsp_stapling_egress"
@@ -65,10 +66,18 @@ def host_families(proc="/proc"):
     return families
 
 
-def desired_rules(endpoints, owner_uid=None, resolver=None, families=None):
-    """Rules for every resolved address of every endpoint; StaplingError before any change on bad input."""
+def desired_rules(endpoints, owner_uid=None, resolver=None, families=None, allowed_networks=None):
+    """Rules for every resolved address of every endpoint; StaplingError before any change on bad input.
+
+    A destination that can never be a responder (``_ocsp.destination_problem``: link-local, unspecified, multicast,
+    broadcast) or outside ``allowed_networks`` (CIDRs; empty = no restriction) is refused, naming the endpoint:
+    certificates decide these destinations, so a certificate alone must not open the way to them."""
     resolver = resolver or _resolve
     families = host_families() if families is None else families
+    try:
+        networks = parse_networks(allowed_networks)
+    except ValueError as exc:
+        raise StaplingError(str(exc))
     rules, resolved = {}, []
     for index, ep in enumerate(endpoints):
         host = ep.get("host")
@@ -96,6 +105,12 @@ def desired_rules(endpoints, owner_uid=None, resolver=None, families=None):
         if not addresses:
             raise StaplingError("endpoints[{0}]: {1} resolves to no address on this host; fix DNS or give the "
                                 "responder's address".format(index, host))
+        for address in addresses:
+            problem = destination_problem(address, networks)
+            if problem:
+                raise StaplingError("endpoints[{0}]: {1} port {2} resolves to {3}, {4}: no egress is opened there. "
+                                    "The certificate's OCSP URI (or SSLStaplingForceURL) names it; drop the endpoint, "
+                                    "or allow its network (allowed_networks)".format(index, host, port, address, problem))
         usable = [a for a in addresses if _family(a) in families]
         if not usable:
             raise StaplingError("endpoints[{0}]: {1} is only reachable over IPv6 ({2}), but IPv6 is disabled on this "

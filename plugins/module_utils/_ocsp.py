@@ -15,13 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import ipaddress
 import re
 import socket
 import time
 
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
-from ansible.module_utils.urls import Request
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
     _der_children, _der_oid, _der_tlv, _describe, _utc, iso, is_issued_by, serial_hex, verify_signature,
@@ -38,6 +37,11 @@ except ImportError:  # reported by _deps.require_cryptography() in the module
     pass
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ldap": 389}
+# A response without nextUpdate says newer information is available at any time (RFC 6960 4.2.2.1); mod_ssl then
+# staples it for ever (no SSLStaplingResponseMaxAge by default), mod_md treats it as valid for 12 hours. Without an
+# explicit max_age, the validator judges such a response by mod_md's 12 hours: the same verdict the proactive engine
+# acts on, and the longest a "no promise" answer is believed.
+DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE = 12 * 3600
 
 _RESPONSE_STATUS = {
     "SUCCESSFUL": "successful",
@@ -75,6 +79,51 @@ def parse_endpoint(uri):
     elif scheme != "http":
         out["error"] = "scheme {0}:// is not supported by mod_ssl stapling (only http://)".format(scheme)
     return out
+
+
+_UNSPECIFIED_V4 = ipaddress.ip_network("0.0.0.0/8")
+_BROADCAST_V4 = ipaddress.ip_address("255.255.255.255")
+
+
+def parse_networks(values, what="allowed_networks"):
+    """The CIDRs of ``values`` (None or [] = no restriction) as ip_network objects; StaplingError-free: ValueError
+    naming the value and the fix."""
+    networks = []
+    for value in values or []:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=True))
+        except ValueError as exc:
+            raise ValueError("{0}: {1!r} is not a network in CIDR notation ({2}); write it as 192.0.2.0/24 or "
+                             "2001:db8::/32 (an address alone is one host)".format(what, value, exc))
+    return networks
+
+
+def destination_problem(address, networks=None):
+    """Why egress (and the probe) must not go to ``address``, in words, or None.
+
+    The certificate decides where mod_ssl connects, so a certificate alone must not open the way to what can never
+    be a responder: link-local addresses (169.254.0.0/16, fe80::/10, where cloud metadata services answer), the
+    unspecified address (0.0.0.0/8, ::), multicast and the IPv4 broadcast. Private and loopback addresses stay
+    allowed: a private CA's responder on a private address is the usual enterprise case. ``networks`` (from
+    ``parse_networks``), when not empty, is the operator's list of networks egress may go to: any other address is
+    refused. IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry."""
+    try:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or (ip.version == 4 and ip in _UNSPECIFIED_V4):
+        return "an unspecified address, never a responder"
+    if ip.is_link_local:
+        return "a link-local address (169.254.0.0/16, fe80::/10: where cloud metadata services answer), never a responder"
+    if ip.is_multicast:
+        return "a multicast address, never a responder"
+    if ip == _BROADCAST_V4:
+        return "the broadcast address, never a responder"
+    if networks and not any(ip.version == n.version and ip in n for n in networks):
+        return "outside the networks egress is allowed to ({0})".format(", ".join(str(n) for n in networks))
+    return None
 
 
 def resolve(host, port):
@@ -257,7 +306,12 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
             _error(errors, "signer_not_authorized",
                    "signed by delegate {0}, which lacks id-kp-OCSPSigning".format(_subject(signer)))
         else:
-            kind = "delegated"
+            problem = _validity_problem(signer, now, skew)
+            if problem:
+                _error(errors, "signer_not_authorized", "signed by delegate {0}, which {1}".format(
+                    _subject(signer), problem))
+            else:
+                kind = "delegated"
     elif kind is None:
         _error(errors, "signer_not_authorized",
                "the ResponderID names neither the issuer nor a certificate included in the response")
@@ -274,7 +328,10 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
                     result["signer_subject"]))
             elif kind in ("issuer", "delegated"):
                 result["signer"] = kind
-    result["produced_at"] = iso(_utc(response, "produced_at"))
+    produced_at = _utc(response, "produced_at")
+    result["produced_at"] = iso(produced_at)
+    if produced_at > now + datetime.timedelta(seconds=skew):
+        _error(errors, "not_yet_valid", "producedAt {0} is in the future".format(iso(produced_at)))
     for ext in response.extensions:
         if ext.critical and ext.oid.dotted_string != _OID_NONCE:
             _error(errors, "unsupported_critical_extension", "the response carries critical extension {0}, which "
@@ -304,12 +361,19 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
         result["next_update"] = iso(next_update)
         result["age"] = int((now - this_update).total_seconds())
         slack = datetime.timedelta(seconds=skew)
+        if next_update is not None and next_update < this_update:
+            _error(errors, "malformed", "nextUpdate {0} is before thisUpdate {1}: no validity window; refused".format(
+                iso(next_update), iso(this_update)))
         if this_update > now + slack:
             _error(errors, "not_yet_valid", "thisUpdate {0} is in the future".format(iso(this_update)))
         if next_update is not None and next_update < now - slack:
             _error(errors, "expired", "nextUpdate {0} has passed".format(iso(next_update)))
         if max_age is not None and result["age"] > max_age:
             _error(errors, "too_old", "thisUpdate is {0} s old, more than max_age {1} s".format(result["age"], max_age))
+        elif max_age is None and next_update is None and result["age"] > DEFAULT_MAX_AGE_WITHOUT_NEXT_UPDATE:
+            _error(errors, "too_old", "the response has no nextUpdate and thisUpdate is {0} s old, more than the 12 h "
+                                      "such a response is believed (as mod_md does; set max_age to "
+                                      "decide otherwise)".format(result["age"]))
         cert_status = single.certificate_status.name.lower()
         result["cert_status"] = cert_status
         if cert_status == "revoked":
@@ -324,6 +388,17 @@ def _judge(result, der, cert, issuer, now, skew, max_age):
     result["valid"] = not errors
 
 
+def _validity_problem(cert, now, skew):
+    """Why a delegated signer's own validity does not cover now (with skew), in words; None when it does."""
+    slack = datetime.timedelta(seconds=skew)
+    not_before, not_after = _utc(cert, "not_valid_before"), _utc(cert, "not_valid_after")
+    if not_after < now - slack:
+        return "expired on {0}".format(iso(not_after))
+    if not_before > now + slack:
+        return "is not valid before {0}".format(iso(not_before))
+    return None
+
+
 def _subject(cert):
     try:
         return cert.subject.rfc4514_string()
@@ -335,13 +410,41 @@ def _subject(cert):
 # The probe: a real request from this host
 # --------------------------------------------------------------------------------------------
 
-def probe(cert, issuer, uri, timeout=5.0, proxy=None, method="auto", skew=300, max_age=None):
+# OCSP responses are kilobytes (mod_ssl caches at most 10 KiB of one, MAX_STAPLING_DER, and reads at most 2 MiB,
+# MAX_CONTENT in ssl_util_ocsp.c): a larger body is refused, never read whole.
+MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+_STATUS_LINE = re.compile(br"HTTP/[0-9]\.[0-9] ([0-9]{3})(?:[ \t][^\r\n]*)?\r?\Z")
+
+
+class ProbeError(Exception):
+    """A transport failure of the probe: that certificate's error, with a code (never a traceback)."""
+
+    def __init__(self, code, msg, http_status=None):
+        super(ProbeError, self).__init__(msg)
+        self.code, self.msg, self.http_status = code, msg, http_status
+
+
+def _excerpt(data, limit=60):
+    """What a peer sent, shown safely: repr of its first bytes, cut."""
+    text = repr(bytes(data[:limit]))
+    return text + ("..." if len(data) > limit else "")
+
+
+def probe(cert, issuer, uri, timeout=5.0, proxy=None, method="auto", skew=300, max_age=None, addresses=None,
+          allowed_networks=None):
     """Ask the responder at uri about cert; return the validated verdict plus transport facts.
 
     method: ``post``, ``get`` (RFC 6960 A.1, only when the encoded request is under 255 bytes),
     or ``auto`` (GET when small enough, else POST). ``proxy`` is an http://host:port proxy, as
     Apache's SSLOCSPProxyURL; without it, no proxy is used (environment variables are ignored,
     as Apache ignores them).
+
+    Bounded as mod_ssl's own request is: one HTTP/1.0 exchange under one deadline of ``timeout`` seconds for
+    connecting, sending and reading (not per read), a body of at most MAX_RESPONSE_BYTES, no redirect followed
+    (with or without a proxy). Every transport failure is ``error`` with a code. ``addresses``: the responder's
+    addresses already resolved (and judged) by the caller; otherwise the host is resolved here. Each address is
+    judged by ``destination_problem`` (with ``allowed_networks``) before any connection.
     """
     endpoint = parse_endpoint(uri)
     out = {"uri": uri, "method": None, "http_status": None, "latency_ms": None, "ok": False, "error": None}
@@ -353,39 +456,29 @@ def probe(cert, issuer, uri, timeout=5.0, proxy=None, method="auto", skew=300, m
     use_get = method == "get" or (method == "auto" and len(encoded) < 255)
     if method == "get" and len(encoded) >= 255:
         use_get = False
-    url = uri if uri.endswith("/") else uri + "/"
-    request = Request(timeout=timeout, validate_certs=True, use_proxy=bool(proxy), follow_redirects="none",
-                      headers={"User-Agent": "ocsp.stapling probe"})
     out["method"] = "GET" if use_get else "POST"
     started = time.monotonic()
+    deadline = started + timeout
     try:
+        try:
+            networks = parse_networks(allowed_networks)
+        except ValueError as exc:
+            raise ProbeError("bad_allowed_networks", str(exc))
         if proxy:
-            response = _open_via_proxy(url, encoded, der, use_get, proxy, timeout)
-        elif use_get:
-            response = request.open("GET", url + encoded)
+            proxy_host, proxy_port = _proxy_endpoint(proxy)
+            _judge_addresses(uri, addresses or _literal(endpoint["host"]), networks)
+            candidates = _sockaddrs(proxy_host, proxy_port, "proxy {0}".format(proxy))
         else:
-            response = request.open("POST", uri, data=der, headers={"Content-Type": "application/ocsp-request"})
-        body = response.read()
-        out["http_status"] = response.getcode()
-    except HTTPError as exc:
-        out["http_status"] = exc.code
-        out["error"] = {"code": "http_status", "msg": "HTTP {0} from {1}".format(exc.code, uri)}
-        return _latency(out, started)
-    except socket.timeout:
-        out["error"] = {"code": "timeout", "msg": "no answer from {0} within {1} s".format(uri, timeout)}
-        return _latency(out, started)
-    except URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, socket.timeout):
-            out["error"] = {"code": "timeout", "msg": "no answer from {0} within {1} s".format(uri, timeout)}
-        elif isinstance(reason, ConnectionRefusedError):
-            out["error"] = {"code": "connection_refused", "msg": "connection to {0} refused".format(uri)}
-        else:
-            out["error"] = {"code": "connection_failed", "msg": "cannot reach {0}: {1}".format(uri, reason)}
-        return _latency(out, started)
-    except (socket.error, OSError) as exc:
-        code = "connection_refused" if isinstance(exc, ConnectionRefusedError) else "connection_failed"
-        out["error"] = {"code": code, "msg": "cannot reach {0}: {1}".format(uri, exc)}
+            if addresses is None:
+                addresses = [sockaddr[0] for _family, sockaddr in _sockaddrs(endpoint["host"], endpoint["port"], uri)]
+            _judge_addresses(uri, addresses, networks)
+            candidates = [_numeric(a, endpoint["port"]) for a in addresses]
+        request = _request_bytes(uri, der, encoded, use_get, bool(proxy))
+        status, body = _exchange(candidates, request, deadline, timeout, uri)
+        out["http_status"] = status
+    except ProbeError as exc:
+        out["error"] = {"code": exc.code, "msg": exc.msg}
+        out["http_status"] = exc.http_status
         return _latency(out, started)
     _latency(out, started)
     verdict = validate_response(body, cert, issuer, skew=skew, max_age=max_age)
@@ -405,12 +498,180 @@ def _latency(out, started):
     return out
 
 
-def _open_via_proxy(url, encoded, der, use_get, proxy, timeout):
-    from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request as UrlRequest, build_opener
-    opener = build_opener(ProxyHandler({"http": proxy}))
+def _literal(host):
+    """[host] when host is an IP address literal, else [] (a name the proxy resolves)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        return []
+
+
+def _judge_addresses(uri, addresses, networks):
+    for address in addresses:
+        problem = destination_problem(address, networks)
+        if problem:
+            raise ProbeError("refused_destination", "{0} resolves to {1}, {2}: not asked".format(uri, address, problem))
+
+
+def _proxy_endpoint(proxy):
+    parts = parse_endpoint(proxy)
+    if parts["error"]:
+        raise ProbeError("bad_proxy", "proxy {0!r}: {1}; give http://HOST:PORT as SSLOCSPProxyURL takes it".format(
+            proxy, parts["error"]))
+    return parts["host"], parts["port"]
+
+
+def _sockaddrs(host, port, what):
+    """[(family, sockaddr)] for TCP to host:port; ProbeError when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except (socket.gaierror, socket.herror, UnicodeError, ValueError) as exc:
+        raise ProbeError("connection_failed", "cannot resolve {0}: {1}".format(what, exc))
+    return [(info[0], info[4]) for info in infos]
+
+
+def _numeric(address, port):
+    info = socket.getaddrinfo(address, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP, socket.AI_NUMERICHOST)[0]
+    return info[0], info[4]
+
+
+def _request_bytes(uri, der, encoded, use_get, absolute):
+    """The request as mod_ssl writes its own (ssl_util_ocsp.c serialize_request): HTTP/1.0, Host, Connection:
+    close; through a proxy the target is the absolute URI."""
+    parts = urlsplit(uri)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
     if use_get:
-        req = UrlRequest(url + encoded, headers={"User-Agent": "ocsp.stapling probe"})
-    else:
-        req = UrlRequest(url, data=der, headers={"Content-Type": "application/ocsp-request",
-                                                 "User-Agent": "ocsp.stapling probe"})
-    return opener.open(req, timeout=timeout)
+        target = (target if target.endswith("/") else target + "/") + encoded
+    if absolute:
+        target = "http://" + parts.netloc + target
+    lines = ["{0} {1} HTTP/1.0".format("GET" if use_get else "POST", target), "Host: " + parts.netloc,
+             "User-Agent: ocsp.stapling probe", "Connection: close"]
+    if not use_get:
+        lines += ["Content-Type: application/ocsp-request", "Content-Length: {0}".format(len(der))]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    return head if use_get else head + der
+
+
+def _exchange(candidates, request, deadline, timeout, uri):
+    """(status, body) of one exchange with the first candidate that accepts, all before deadline."""
+    def remaining():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProbeError("timeout", "no complete answer from {0} within {1} s".format(uri, timeout))
+        return left
+
+    sock, failure = None, None
+    for family, sockaddr in candidates:
+        candidate = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            candidate.settimeout(remaining())
+            candidate.connect(sockaddr)
+            sock = candidate
+            break
+        except ProbeError:
+            candidate.close()
+            raise
+        except socket.timeout:
+            candidate.close()
+            raise ProbeError("timeout", "no connection to {0} within {1} s".format(uri, timeout))
+        except ConnectionRefusedError:
+            candidate.close()
+            failure = ProbeError("connection_refused", "connection to {0} refused".format(uri))
+        except OSError as exc:
+            candidate.close()
+            failure = ProbeError("connection_failed", "cannot reach {0}: {1}".format(uri, exc))
+    if sock is None:
+        raise failure or ProbeError("connection_failed", "{0} resolves to no address".format(uri))
+    try:
+        sock.settimeout(remaining())
+        sock.sendall(request)
+        return _read_response(sock, remaining, uri)
+    except socket.timeout:
+        raise ProbeError("timeout", "no complete answer from {0} within {1} s".format(uri, timeout))
+    except OSError as exc:
+        raise ProbeError("connection_failed", "the connection to {0} failed: {1}".format(uri, exc))
+    finally:
+        sock.close()
+
+
+def _read_response(sock, remaining, uri):
+    data = bytearray()
+    head_end = None
+    status = length = None
+    while True:
+        if head_end is None:
+            if len(data) >= 5 and not data.startswith(b"HTTP/"):
+                raise ProbeError("not_http", "{0} did not answer HTTP: it sent {1}".format(uri, _excerpt(data)))
+            first_line_end = data.find(b"\n")
+            if first_line_end >= 0 and status is None:
+                match = _STATUS_LINE.match(bytes(data[:first_line_end]))
+                if not match:
+                    raise ProbeError("not_http", "{0} answered no HTTP status line: {1}".format(
+                        uri, _excerpt(data[:first_line_end])))
+                status = int(match.group(1))
+            found = data.find(b"\r\n\r\n")
+            if found >= 0:
+                head_end = found + 4
+            elif data.find(b"\n\n") >= 0:
+                head_end = data.find(b"\n\n") + 2
+            if head_end is not None:
+                length = _content_length(bytes(data[:head_end]), uri, status)
+                _check_status(bytes(data[:head_end]), status, uri)
+            elif len(data) > MAX_HEADER_BYTES:
+                raise ProbeError("response_too_large", "{0} sent more than {1} bytes of HTTP headers; refused".format(
+                    uri, MAX_HEADER_BYTES), status)
+        if head_end is not None:
+            body = len(data) - head_end
+            if body > MAX_RESPONSE_BYTES:
+                raise ProbeError("response_too_large", "{0} sent a body of more than {1} bytes; an OCSP response is "
+                                                       "kilobytes, refused".format(uri, MAX_RESPONSE_BYTES), status)
+            if length is not None and body >= length:
+                return status, bytes(data[head_end:head_end + length])
+        sock.settimeout(remaining())
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    if head_end is None:
+        if not data:
+            raise ProbeError("connection_failed", "{0} closed the connection without an answer".format(uri))
+        raise ProbeError("not_http", "{0} closed the connection before the end of its HTTP headers: {1}".format(
+            uri, _excerpt(data)), status)
+    if length is not None:
+        raise ProbeError("incomplete_response", "{0} promised {1} bytes and closed the connection after {2}".format(
+            uri, length, len(data) - head_end), status)
+    return status, bytes(data[head_end:])
+
+
+def _content_length(head, uri, status):
+    for line in head.split(b"\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                raise ProbeError("not_http", "{0} sent Content-Length {1}".format(uri, _excerpt(value.strip())), status)
+            if length < 0:
+                raise ProbeError("not_http", "{0} sent Content-Length {1}".format(uri, length), status)
+            if length > MAX_RESPONSE_BYTES:
+                raise ProbeError("response_too_large", "{0} announced a body of {1} bytes; an OCSP response is "
+                                                       "kilobytes, refused (at most {2})".format(
+                                                           uri, length, MAX_RESPONSE_BYTES), status)
+            return length
+    return None
+
+
+def _check_status(head, status, uri):
+    if 200 <= status < 300:
+        return
+    if 300 <= status < 400:
+        location = None
+        for line in head.split(b"\n")[1:]:
+            name, colon, value = line.partition(b":")
+            if colon and name.strip().lower() == b"location":
+                location = _excerpt(value.strip(), 200)
+        raise ProbeError("redirect", "HTTP {0} from {1} (Location {2}): not followed, as mod_ssl follows no "
+                                     "redirect".format(status, uri, location), status)
+    raise ProbeError("http_status", "HTTP {0} from {1}".format(status, uri), status)

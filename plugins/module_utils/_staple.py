@@ -76,9 +76,28 @@ def _context(version):
     return _CONTEXTS[version]
 
 
+def sni_bytes(sni):
+    """The SNI host name as sent (IDNA, RFC 6066: ASCII, at most 255 bytes), or HandshakeError ``bad_sni``.
+
+    Apache accepts ServerNames no client can ask for by SNI (``a..b.example``, a label of 64 characters): such a
+    target is reported as that target's error, never a traceback that would lose every other target's verdict."""
+    shown = sni if len(sni) <= 100 else sni[:100] + "..."
+    try:
+        encoded = sni.encode("idna")
+    except UnicodeError as exc:
+        raise HandshakeError("bad_sni", "{0!r} cannot be sent as a TLS server name ({1}): no client can ask for "
+                                        "this vhost by SNI; give the target an sni that is a valid DNS name".format(
+                                            shown, exc.__cause__ or exc))
+    if len(encoded) > 255 or b"\0" in encoded:
+        raise HandshakeError("bad_sni", "{0!r} cannot be sent as a TLS server name (longer than 255 bytes or a NUL): "
+                                        "give the target an sni that is a valid DNS name".format(shown))
+    return encoded
+
+
 def handshake(host, port, sni, version, timeout):
     """One handshake asking for a staple. Returns (der_or_empty, [DER of each presented certificate], protocol)."""
     deadline = time.monotonic() + timeout
+    server_name = sni_bytes(sni) if sni else None
     ctx = _context(version)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -88,12 +107,15 @@ def handshake(host, port, sni, version, timeout):
         raise HandshakeError("connection_refused", "connection to {0}:{1} refused".format(host, port))
     except (socket.error, OSError) as exc:
         raise HandshakeError("connection_failed", "cannot connect to {0}:{1}: {2}".format(host, port, exc))
+    except (UnicodeError, ValueError) as exc:  # a host name IDNA (or the resolver) refuses: a..b.example, a NUL
+        raise HandshakeError("connection_failed", "cannot connect to {0!r}:{1}: not a usable host name ({2})".format(
+            host[:100], port, exc))
     sock.setblocking(False)
     conn = SSL.Connection(ctx, sock)
     conn.set_app_data(b"")
     try:
-        if sni:
-            conn.set_tlsext_host_name(sni.encode("idna"))
+        if server_name:
+            conn.set_tlsext_host_name(server_name)
         conn.request_ocsp()
         conn.set_connect_state()
         while True:
@@ -140,6 +162,12 @@ def check_version(target, version, ca_certs, attempts, delay, deadline, skew, ma
            "errors": [], "verdict": None, "certificate": None}
     der = b""
     ders = []
+    if target["sni"]:
+        try:
+            sni_bytes(target["sni"])
+        except HandshakeError as exc:
+            out["errors"] = [{"code": exc.code, "msg": exc.msg}]
+            return out
     for attempt in range(attempts):
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -1059,17 +1059,19 @@ def restore_change(params, facts, instance, run, check_mode=False, diff=False):
         elif journal.content(tid, entry) != now[1] or now[0].get("mode") != entry["mode"]:
             differing.append(entry["path"])
     files = [{"path": p, "action": "restored"} for p in differing]
-    if kept and read_bytes(snippet) != kept_text:
-        files.append({"path": snippet, "action": "kept"})
-    result["changed"] = bool(files)
+    rewrite = bool(kept) and read_bytes(snippet) != kept_text
+    result["changed"] = bool(files) or rewrite
+    # What stays as the change left it (our snippet, reduced to the cache, and what enables it), named as kept.
+    journaled = set(e["path"] for e in manifest["entries"] if e["exists"] or os.path.lexists(e["path"]))
+    files += [{"path": p, "action": "kept"} for p in sorted(skip) if p in journaled or p == snippet]
     result["files"] = files
     result.update(_kept_result(kept))
-    result["reload"] = reload_needed(files, current_cache, kept["value"] if kept else manifest.get("cache_before"),
-                                     restart_allowed)
-    if check_mode or not files:
+    result["reload"] = reload_needed(result["changed"], current_cache,
+                                     kept["value"] if kept else manifest.get("cache_before"), restart_allowed)
+    if check_mode or not result["changed"]:
         return result
     journal.restore(tid, allowed=instance_paths(facts, params), skip=skip)
-    if kept and read_bytes(snippet) != kept_text:
+    if rewrite:
         _write(snippet, ("file", kept_text))
     if kept:
         journal.mark(tid, "restored", cache_kept=kept)

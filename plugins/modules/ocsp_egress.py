@@ -18,6 +18,10 @@ description:
     jump at the top of the host's own output chain(s). In nftables an accept in a separate base chain does not override
     a drop in another base chain on the same hook, so the jump goes where the host filters.
   - Only accept rules and jumps are added; policies and other rules are never changed. Changes are applied atomically.
+  - The certificate served decides where a web server asks for OCSP, so an endpoint that resolves to what can never be
+    a responder (a link-local address such as C(169.254.169.254), where cloud metadata services answer; the
+    unspecified address; multicast; the IPv4 broadcast) is refused, naming it, before any change. Private and loopback
+    addresses are allowed (a private CA's responder). O(allowed_networks) restricts egress further.
   - Backends C(nftables), C(iptables) (its nf_tables or legacy variant, whichever is in use), C(ufw) (rules
     C(allow out) with the comment C(ocsp.stapling ...), persisted by ufw itself, no owner match) and C(firewalld).
   - With C(firewalld) the rules are rich rules in a policy of the collection's own, C(ocsp-stapling) (ingress zone
@@ -68,6 +72,15 @@ options:
   owner:
     description: Allow the traffic only for this user (owner match), for example the web server's C(www-data).
     type: str
+  allowed_networks:
+    description:
+      - Networks (CIDR, such as V(10.20.0.0/16) or V(2001:db8::/32)) egress may go to. An endpoint resolving to an
+        address outside all of them is refused before any change, naming it.
+      - Empty (the default) restricts nothing beyond the destinations always refused (see the description).
+    type: list
+    elements: str
+    default: []
+    version_added: 1.1.0
   persist:
     description:
       - Make the rules survive a reboot (nftables and iptables). The host's own firewall configuration is never
@@ -185,6 +198,7 @@ def main():
             purge=dict(type="bool", default=False),
             owner=dict(type="str"),
             persist=dict(type="bool", default=False),
+            allowed_networks=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -207,7 +221,7 @@ def main():
                                     "(www-data on Debian, apache on RHEL, wwwrun on SUSE)".format(p["owner"]))
         rules, resolved = ({}, [])
         if p["state"] == "present":
-            rules, resolved = desired_rules(p["endpoints"], uid)
+            rules, resolved = desired_rules(p["endpoints"], uid, allowed_networks=p["allowed_networks"])
             result["resolved"] = resolved
         backend = p["backend"]
         if backend == "auto":

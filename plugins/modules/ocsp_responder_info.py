@@ -20,6 +20,13 @@ description:
     not an error.
   - With O(probe=true), sends a real OCSP request from the managed host to each certificate's first responder and
     validates the answer (signature by the issuer or an authorized delegate, CertID, status, time window).
+  - The certificate decides where mod_ssl connects. mod_ssl asks only the first OCSP URI of a certificate (or the
+    C(SSLStaplingForceURL) in force for the vhost, which replaces it), and only that one destination is resolved,
+    probed and returned in RV(endpoints); the other URIs are listed and never asked.
+  - A destination that can never be a responder (a link-local address such as C(169.254.169.254), the unspecified
+    address, multicast, the IPv4 broadcast), or one outside O(allowed_networks), is refused with its reason (C(refused)
+    in RV(certificates[].endpoints)); the certificate is then not stapleable and nothing is sent there. Private and
+    loopback addresses are allowed (a private CA's responder).
   - One unreadable certificate never hides the others' results; the task fails after reporting all of them unless
     O(fail_on_error=false).
   - The stapling facts are read as OpenSSL (and so mod_ssl) reads them. The AIA and TLS Feature extensions are read
@@ -61,13 +68,15 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for a responder during a probe.
+    description:
+      - Seconds the whole probe of one certificate may take (connect, send and read under one deadline, not per read).
     type: float
     default: 5
   proxy:
     description:
       - HTTP proxy for the probe, C(http://host:port), as Apache's C(SSLOCSPProxyURL).
       - Without it no proxy is used; proxy environment variables are ignored, as Apache ignores them.
+      - It may carry credentials (C(http://user:password@proxy:3128/)); the value is not logged.
     type: str
   resolve:
     description: Resolve responder host names to IPv4 and IPv6 addresses on the managed host.
@@ -80,6 +89,15 @@ options:
   max_age:
     description: Reject a probed response whose thisUpdate is older than this many seconds.
     type: int
+  allowed_networks:
+    description:
+      - Networks (CIDR, such as V(10.20.0.0/16)) the responders may be in. A destination outside all of them is refused
+        (not probed, not an endpoint, the certificate not stapleable), with the reason.
+      - Empty (the default) restricts nothing beyond the destinations always refused (see the description).
+    type: list
+    elements: str
+    default: []
+    version_added: 1.1.0
   fail_on_error:
     description:
       - Fail the task when a certificate cannot be read or parsed, after reporting every certificate.
@@ -237,12 +255,33 @@ certificates:
       returned: success
       sample: ["http://ca.example.org/intermediate.crt"]
     endpoints:
-      description: Each OCSP URI parsed (C(uri), C(scheme), C(host), C(port), C(path), C(addresses), C(error)).
+      description:
+        - Each OCSP URI parsed (C(uri), C(scheme), C(host), C(port), C(path), C(addresses), C(resolve_error), C(error)).
+        - C(asked) (added in 1.1.0) is V(true) for the one URI mod_ssl asks (the first, unless an C(SSLStaplingForceURL)
+          replaces them all); only that one is resolved and probed.
+        - C(refused) (added in 1.1.0) says why that destination is refused (a link-local, unspecified, multicast or
+          broadcast address, or outside O(allowed_networks)), V(null) otherwise.
       type: list
       elements: dict
       returned: success
       sample: [{"uri": "http://ocsp.example.org/", "scheme": "http", "host": "ocsp.example.org", "port": 80,
-                "path": "/", "addresses": ["192.0.2.10"], "error": null}]
+                "path": "/", "addresses": ["192.0.2.10"], "resolve_error": null, "error": null, "asked": true,
+                "refused": null}]
+    force_url:
+      description:
+        - With O(vhosts), the C(SSLStaplingForceURL) in force for the vhosts of this entry (vhosts serving one certificate
+          file with different forced URLs are separate entries). mod_ssl asks it instead of the certificate's URIs.
+      type: str
+      returned: when a forced URL is in force
+      sample: http://ocsp.internal.example/
+      version_added: 1.1.0
+    force_endpoint:
+      description: RV(certificates[].force_url) parsed and judged as an entry of RV(certificates[].endpoints) is.
+      type: dict
+      returned: when a forced URL is in force
+      sample: {"uri": "http://ocsp.internal.example/", "host": "ocsp.internal.example", "port": 80, "asked": true,
+               "refused": null}
+      version_added: 1.1.0
     must_staple:
       description: Whether the certificate carries the TLS Feature extension asking for C(status_request).
       type: bool
@@ -288,12 +327,16 @@ certificates:
           C(valid), C(authentic), C(response_status), C(cert_status), C(revocation_time), C(revocation_reason),
           C(this_update), C(next_update), C(produced_at), C(age), C(signer) (C(issuer) or C(delegated)),
           C(signer_subject), C(errors).
-        - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout),
+        - Error codes C(unsupported_uri), C(no_issuer), C(connection_refused), C(connection_failed), C(timeout) (the
+          whole exchange, connect to last byte, did not finish within O(timeout)), C(not_http) (the peer does not
+          speak HTTP), C(incomplete_response) (fewer bytes than its Content-Length), C(response_too_large) (a body over
+          1 MiB, refused unread), C(redirect) (a 3xx, not followed, as mod_ssl follows none), C(bad_proxy),
           C(http_status), C(not_ocsp), C(try_later), C(unauthorized), C(malformed_request), C(internal_error),
           C(sig_required), C(signer_not_authorized), C(signature_invalid), C(unsupported_algorithm) (a hash or
           signature algorithm the validator cannot check, its OID named), C(unsupported_critical_extension),
           C(malformed), C(wrong_certificate), C(not_yet_valid), C(expired), C(too_old), C(revoked), C(unknown),
-          C(unreadable_certificate) (no probe, the certificate could not be inspected).
+          C(unreadable_certificate) (no probe, the certificate could not be inspected), C(refused_destination) (the
+          destination is refused, see RV(certificates[].endpoints); nothing was sent).
       type: dict
       returned: when O(probe=true)
       sample: {"uri": "http://ocsp.example.org/", "method": "GET", "http_status": 200, "latency_ms": 41, "ok": true,
@@ -301,7 +344,8 @@ certificates:
 endpoints:
   description:
     - The responder endpoints of all certificates, one per C(host) and C(port), what C(ocsp.stapling.ocsp_egress) takes.
-    - Only usable (C(http://)) URIs are included.
+    - Only where mod_ssl goes - each certificate's first OCSP URI, or the C(SSLStaplingForceURL) in force - and only
+      usable (C(http://)) destinations that are not refused.
   returned: always
   type: list
   elements: dict
@@ -354,11 +398,12 @@ def main():
             vhosts=dict(type="list", elements="dict"),
             probe=dict(type="bool", default=False),
             timeout=dict(type="float", default=5),
-            proxy=dict(type="str"),
+            proxy=dict(type="str", no_log=True),
             resolve=dict(type="bool", default=True),
             skew=dict(type="int", default=300),
             max_age=dict(type="int"),
             fail_on_error=dict(type="bool", default=True),
+            allowed_networks=dict(type="list", elements="str", default=[]),
         ),
         mutually_exclusive=[("certificates", "vhosts")],
         required_one_of=[("certificates", "vhosts")],
@@ -371,7 +416,7 @@ def main():
         inputs = normalize_inputs(p["certificates"], p["vhosts"])
         certificates, endpoints = inspect_all(
             inputs, probe=p["probe"], timeout=p["timeout"], proxy=p["proxy"], resolve=p["resolve"],
-            skew=p["skew"], max_age=p["max_age"])
+            skew=p["skew"], max_age=p["max_age"], allowed_networks=p["allowed_networks"])
     except StaplingError as exc:
         module.fail_json(msg=exc.msg)
     bad = [c for c in certificates if c["error"]]

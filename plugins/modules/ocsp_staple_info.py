@@ -194,7 +194,9 @@ results:
     errors:
       description:
         - What is wrong, each with C(code), C(msg) and the C(tls) version it was seen on.
-        - Codes C(connection_refused), C(connection_failed), C(timeout), C(not_tls), C(tls_error),
+        - Codes C(bad_sni) (the target's C(sni) is no name a client can send, such as C(a..b.example) or a label
+          over 63 characters, which Apache accepts as a ServerName; no handshake is made for that target, the others
+          are judged), C(connection_refused), C(connection_failed), C(timeout), C(not_tls), C(tls_error),
           C(tls_version_unsupported), C(no_certificate), C(no_staple), C(no_issuer), C(must_staple_unsatisfied),
           C(unreadable_certificate) (the C(cryptography) library cannot read the served certificate, so its staple cannot
           be judged; RV(results[].certificate) then holds what its DER says), and the validator's C(not_ocsp),

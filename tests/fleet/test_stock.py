@@ -45,7 +45,7 @@ def test_stock_hosts_refusal_and_howto(fleet, tmp_path):
                                      rollout_vars(tmp_path, apache_stapling_hosts="h02"))
     assert rc == 0, out[-3000:]
     assert config_digests(fleet)["h02"] == digests["h02"]
-    audit = latest_summary(tmp_path)["hosts"]["h02"]
+    audit = latest_summary(tmp_path, "audit-latest")["hosts"]["h02"]
     staples = dict((v["server_name"], v["staple"]) for v in audit["vhosts"])
     assert staples["good.lab.test"]["valid"] is True and staples["must-staple.lab.test"]["valid"] is True, staples
     codes = [p["code"] for p in audit["config_problems"]]

@@ -74,8 +74,9 @@ def recap(out):
     return found
 
 
-def latest_summary(tmp_path):
-    with open(os.path.join(str(tmp_path / "reports"), "latest.json")) as f:
+def latest_summary(tmp_path, kind="latest"):
+    """The newest summary of a kind: latest (a real rollout), audit-latest, rollout-check-latest, verify-latest."""
+    with open(os.path.join(str(tmp_path / "reports"), kind + ".json")) as f:
         return json.load(f)
 
 

@@ -302,3 +302,22 @@ def test_firewalld_default_deny(run_playbook, netns, firewalld, lab):
     assert run_in(run_playbook, netns, {"state": "absent"})["changed"] is False
     back = run_in(run_playbook, netns, args)  # and back again, without another reload
     assert back["changed"] and not back.get("warnings") and netns.can_connect(port, host=PEER_ADDRESS)
+
+
+def test_destinations_no_responder_can_be_are_refused_before_any_change(run_playbook, netns):
+    """Issue 24 #2: a certificate's OCSP URIs http://169.254.169.254/ and http://10.1.2.3:22/ became accept rules
+    for the web server's user. The metadata address is refused, naming it, and nothing is added; an operator's
+    allowed_networks refuses everything outside them too."""
+    netns.run(["nft", "-f", "-"], data=HOST_NFT, check=True)
+    before = netns.run(["nft", "list", "ruleset"], check=True).stdout
+    result = run_in(run_playbook, netns, {"endpoints": [{"host": "10.1.2.3", "port": 22},
+                                                        {"host": "169.254.169.254", "port": 80}]})
+    assert result["failed"] and "endpoints[1]: 169.254.169.254 port 80" in result["msg"], result["_output"]
+    assert "link-local" in result["msg"] and not result.get("added")
+    assert netns.run(["nft", "list", "ruleset"], check=True).stdout == before
+    outside = run_in(run_playbook, netns, {"endpoints": [{"host": "127.0.0.1", "port": netns.port}],
+                                           "allowed_networks": ["10.0.0.0/8"]})
+    assert outside["failed"] and "outside the networks egress is allowed to (10.0.0.0/8)" in outside["msg"]
+    inside = run_in(run_playbook, netns, {"endpoints": [{"host": "127.0.0.1", "port": netns.port}],
+                                          "allowed_networks": ["127.0.0.0/8"]}, check=True)
+    assert not inside["failed"] and inside["added"] == ["ip 127.0.0.1 tcp/{0}".format(netns.port)], inside["_output"]

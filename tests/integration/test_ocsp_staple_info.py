@@ -162,6 +162,18 @@ def test_require_fails_on_any_invalid_target_and_check_mode_works(run_module, st
     assert len(bad["results"]) == 2
 
 
+def test_odd_server_names_are_their_targets_error_and_the_others_are_judged(run_module, staple_lab):
+    """Issue 24 #7: Apache accepts ServerName a..b.example and a 64-character label; the module raised an uncaught
+    UnicodeError for them and judged no target at all."""
+    good = staple_lab["targets"]["good"]
+    odd = [dict(good, sni="a..b.example"), dict(good, sni="x" * 64 + ".lab.test")]
+    result = run_module(MODULE, {"targets": odd + [good], "require": False})
+    assert "Traceback" not in result.get("module_stderr", ""), result
+    assert [codes(r) for r in result["results"]] == [["bad_sni"], ["bad_sni"], []], result["results"]
+    assert result["results"][2]["valid"] is True
+    assert result["summary"]["valid"] == 1 and result["summary"]["invalid"] == 2
+
+
 def test_bad_options(run_module):
     r = run_module(MODULE, {"targets": [{"host": "127.0.0.1", "port": 1}], "attempts": 0})
     assert r["failed"] and "attempts must be at least 1" in r["msg"]

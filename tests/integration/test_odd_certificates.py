@@ -146,6 +146,7 @@ EXPECTED = {
     "noncritical_unknown_extension": None,  # ignored, as RFC 5280 says of unknown non-critical extensions
     "two_certificates": None,   # RFC 6960 allows several; ours is found and judged
     "rsa_pss": None,            # RSA issuer, RSASSA-PSS: a valid response
+    "produced_in_future": "not_yet_valid",  # producedAt 2035 (issue 24): mod_ssl staples it, we refuse it
 }
 
 

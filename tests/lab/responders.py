@@ -447,12 +447,14 @@ ODD_RESPONSES = {
     "critical_unknown_extension": "a critical responseExtension 1.2.3.4.5.7",
     "noncritical_unknown_extension": "a non-critical responseExtension 1.2.3.4.5.8 (to be ignored)",
     "rsa_pss": "signed RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) by an RSA signer",
+    "produced_in_future": "producedAt 2035-01-01 (thisUpdate and nextUpdate as they were)",
 }
 
 
-def odd_response(der, kind, signer_key=None):
+def odd_response(der, kind, signer_key=None, produced_at=None):
     """An odd variant (see ODD_RESPONSES) of the DER response ``der``, re-signed with signer_key where the
-    signed part changed (the responder's key; RSA for ``rsa_pss``)."""
+    signed part changed (the responder's key; RSA for ``rsa_pss``). ``produced_at`` (a datetime, UTC) replaces
+    2035-01-01 for ``produced_in_future``."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -485,6 +487,9 @@ def odd_response(der, kind, signer_key=None):
             existing[0][1][0][1].append(ext)
         else:
             fields.append([0xA1, [[0x30, [ext]]]])
+    elif kind == "produced_in_future":
+        produced = [f for f in fields if f[0] == 0x18][0]
+        produced[1] = (produced_at.strftime("%Y%m%d%H%M%SZ") if produced_at else "20350101000000Z").encode("ascii")
     elif kind == "rsa_pss":
         sha256 = [0x30, [[0x06, _oid("2.16.840.1.101.3.4.2.1")]]]
         mgf = [0x30, [[0x06, _oid("1.2.840.113549.1.1.8")], sha256]]

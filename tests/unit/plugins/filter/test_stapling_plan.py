@@ -239,3 +239,67 @@ def test_stapling_targets_for_verify(lab, tmp_path):
     root, run = install("rhel9", tmp_path)
     rhel = _apache.gather(run, "/usr/sbin/httpd", server_root=root, openssl="/usr/bin/openssl")
     assert stapling_targets(rhel, check_host="10.0.0.5") == [{"host": "10.0.0.5", "port": 443, "sni": "www.example.org"}]
+
+
+def _good_cert(lab):
+    return [c for c in lab["ocsp_responder_info"]["certificates"] if c["path"].endswith("/good.crt")][0]
+
+
+def test_egress_goes_only_where_mod_ssl_asks(lab):
+    """Issue 24 #2: every usable OCSP URI of a stapled vhost's certificate was opened; mod_ssl asks only the first."""
+    good = _good_cert(lab)
+    first = good["endpoints"][0]
+    good["ocsp_uris"] += ["http://169.254.169.254/", "http://10.1.2.3:22/"]
+    good["endpoints"] += [dict(first, uri="http://169.254.169.254/", host="169.254.169.254", port=80, addresses=[]),
+                          dict(first, uri="http://10.1.2.3:22/", host="10.1.2.3", port=22, addresses=[])]
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    assert by_name(plan)["good.lab.test"]["decision"] == "staple"
+    hosts = sorted((e["host"], e["port"]) for e in plan["endpoints"])
+    assert ("169.254.169.254", 80) not in hosts and ("10.1.2.3", 22) not in hosts and len(hosts) == 2
+
+
+def test_a_refused_destination_is_that_vhosts_error(lab):
+    good = _good_cert(lab)
+    good["endpoints"][0].update(uri="http://169.254.169.254/", host="169.254.169.254", port=80,
+                                addresses=["169.254.169.254"])
+    good["ocsp_uris"][0] = "http://169.254.169.254/"
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    d = by_name(plan)["good.lab.test"]
+    assert d["decision"] == "error" and d["code"] == "refused_destination", d
+    assert "link-local" in d["reason"] and "http://169.254.169.254/" in d["reason"]
+    assert ("169.254.169.254", 80) not in [(e["host"], e["port"]) for e in plan["endpoints"]]
+    assert by_name(plan)["must-staple.lab.test"]["decision"] == "staple"  # the others are still planned
+
+
+def test_allowed_networks_refuse_every_other_destination(lab):
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], allowed_networks=["10.0.0.0/8"])
+    refused = [d for d in plan["decisions"] if d["code"] == "refused_destination"]
+    assert len(refused) == 3 and plan["endpoints"] == [] and plan["targets"] == []
+    assert all("outside the networks egress is allowed to (10.0.0.0/8)" in d["reason"] for d in refused)
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], allowed_networks=["127.0.0.0/8"])
+    assert plan["summary"]["staple"] == 3
+    with pytest.raises(AnsibleFilterError, match="'127.0.0.1/8' is not a network"):
+        stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], allowed_networks=["127.0.0.1/8"])
+    with pytest.raises(AnsibleFilterError, match="a list of networks"):
+        stapling_plan(lab["apache_info"], lab["ocsp_responder_info"], allowed_networks="10.0.0.0/8")
+
+
+def test_a_forced_url_to_a_refused_destination_is_an_error(lab):
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"],
+                         force_url={"no-uri.*": "http://169.254.169.254/latest/"})
+    d = by_name(plan)["no-uri.lab.test"]
+    assert d["code"] == "refused_destination" and "link-local" in d["reason"], d
+    assert [v for v in plan["vhosts"] if v["server_name"] == "no-uri.lab.test"][0]["stapling"] != "on"
+
+
+def test_the_vhosts_own_force_url_is_the_destination(lab):
+    vhost = [v for v in lab["apache_info"]["vhosts"] if v.get("server_name") == "good.lab.test"][0]
+    vhost.setdefault("stapling", {}).setdefault("directives", {})["SSLStaplingForceURL"] = "http://10.9.9.9:8080/ocsp"
+    plan = stapling_plan(lab["apache_info"], lab["ocsp_responder_info"])
+    assert by_name(plan)["good.lab.test"]["decision"] == "staple"
+    assert ("10.9.9.9", 8080) in [(e["host"], e["port"]) for e in plan["endpoints"]]
+    # the operator's own directive: not written again by us
+    assert "force_url" not in [v for v in plan["vhosts"] if v["server_name"] == "good.lab.test"][0]
+    vhost["stapling"]["directives"]["SSLStaplingForceURL"] = "http://[fe80::1]/"
+    assert by_name(stapling_plan(lab["apache_info"], lab["ocsp_responder_info"]))["good.lab.test"]["code"] == \
+        "refused_destination"

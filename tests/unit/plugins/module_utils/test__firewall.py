@@ -324,3 +324,37 @@ def test_persistence_iptables_files_per_family():
     assert "ExecStart=/usr/sbin/iptables-restore --noflush /etc/ocsp-stapling/egress-ipv4.rules\n" in unit
     assert "ExecStart=/usr/sbin/ip6tables-restore --noflush /etc/ocsp-stapling/egress-ipv6.rules\n" in unit
     assert "After=netfilter-persistent.service" in unit
+
+
+@pytest.mark.parametrize("address, word", [
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("0.0.0.0", "unspecified"), ("::", "unspecified"),
+    ("224.0.0.251", "multicast"), ("ff02::1", "multicast"), ("255.255.255.255", "broadcast"),
+    ("::ffff:169.254.169.254", "link-local"),
+])
+def test_destinations_that_are_never_a_responder_are_refused(address, word):
+    """Issue 24 #2: a certificate with OCSP URI http://169.254.169.254/ made the plan accept 169.254.169.254 tcp/80
+    for the web server's user."""
+    with pytest.raises(StaplingError) as err:
+        _firewall.desired_rules([{"host": "ocsp.example.org", "port": 80}], resolver=lambda h, p: [address],
+                                families=set(["ip", "ip6"]))
+    assert word in err.value.msg and "endpoints[0]: ocsp.example.org port 80" in err.value.msg
+
+
+def test_private_and_loopback_responders_stay_allowed():
+    rules, _resolved = _firewall.desired_rules([{"host": "10.1.2.3"}, {"host": "127.0.0.1", "port": 8080}],
+                                               resolver=lambda h, p: [h], families=set(["ip"]))
+    assert sorted(rules) == ["ip 10.1.2.3 tcp/80", "ip 127.0.0.1 tcp/8080"]
+
+
+def test_allowed_networks_restrict_egress():
+    rules, _resolved = _firewall.desired_rules([{"host": "10.1.2.3"}], resolver=lambda h, p: [h],
+                                               families=set(["ip"]), allowed_networks=["10.0.0.0/8", "2001:db8::/32"])
+    assert list(rules) == ["ip 10.1.2.3 tcp/80"]
+    with pytest.raises(StaplingError) as err:
+        _firewall.desired_rules([{"host": "10.1.2.3"}, {"host": "192.0.2.1"}], resolver=lambda h, p: [h],
+                                families=set(["ip"]), allowed_networks=["10.0.0.0/8"])
+    assert "endpoints[1]: 192.0.2.1" in err.value.msg and "outside the networks egress is allowed to (10.0.0.0/8)" in \
+        err.value.msg
+    with pytest.raises(StaplingError) as err:
+        _firewall.desired_rules([{"host": "10.1.2.3"}], resolver=lambda h, p: [h], allowed_networks=["10.1.2.3/8"])
+    assert "'10.1.2.3/8' is not a network in CIDR notation" in err.value.msg

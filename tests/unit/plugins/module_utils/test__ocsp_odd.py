@@ -172,6 +172,13 @@ def test_time_window_boundaries_are_inclusive(pki):
     first = judge(pki, "good", der)
     this_update, next_update = _parse(first["this_update"]), _parse(first["next_update"])
     skew = datetime.timedelta(seconds=300)
+    # producedAt (issue 24) has its own boundary; the response built above was produced a minute after thisUpdate
+    produced_at = _parse(first["produced_at"])
+    assert judge(pki, "good", der, now=produced_at - skew)["valid"]
+    assert codes(judge(pki, "good", der, now=produced_at - skew - datetime.timedelta(seconds=1))) == ["not_yet_valid"]
+    # thisUpdate's boundary, on the same response produced an hour before its thisUpdate
+    der = odd_response(der, "produced_in_future", pki.intermediate.key, produced_at=this_update - datetime.timedelta(
+        hours=1))
     assert judge(pki, "good", der, now=this_update - skew)["valid"]
     assert codes(judge(pki, "good", der, now=this_update - skew - datetime.timedelta(seconds=1))) == ["not_yet_valid"]
     assert judge(pki, "good", der, now=next_update + skew)["valid"]

@@ -59,3 +59,57 @@ def test_verdicts_and_reasons(pki):
     # Only usable endpoints, merged per host and port.
     assert endpoints == [{"host": "ocsp.lab.test", "port": 80, "protocol": "tcp", "uris": ["http://ocsp.lab.test/"],
                           "addresses": [], "resolve_error": None}]
+
+
+def test_only_the_uri_mod_ssl_asks_is_a_destination(pki):
+    """Issue 24 #2: a leaf with OCSP URIs http://127.0.0.1:1/, http://169.254.169.254/ and http://10.1.2.3:22/ was
+    judged stapleable and all three were opened. mod_ssl asks the first (X509_get1_ocsp's first entry) and nothing
+    else: only that one is resolved, judged, probed and returned as an endpoint."""
+    leaf = pki.issue_leaf("three_uris", ocsp_uris=["http://127.0.0.1:1/", "http://169.254.169.254/",
+                                                   "http://10.1.2.3:22/"])
+    certs, endpoints = _responder_info.inspect_all(_responder_info.normalize_inputs([leaf.fullchain_path], None))
+    assert certs[0]["stapleable"] is True, certs[0]
+    assert [e["asked"] for e in certs[0]["endpoints"]] == [True, False, False]
+    assert [e["addresses"] for e in certs[0]["endpoints"]] == [["127.0.0.1"], [], []]  # the others not even resolved
+    assert [(e["host"], e["port"], e["uris"]) for e in endpoints] == [("127.0.0.1", 1, ["http://127.0.0.1:1/"])]
+
+
+@pytest.mark.parametrize("uri, networks, word", [
+    ("http://169.254.169.254/", None, "link-local"),
+    ("http://[fe80::1]:8080/", None, "link-local"),
+    ("http://0.0.0.0/", None, "unspecified"),
+    ("http://239.1.2.3/", None, "multicast"),
+    ("http://127.0.0.1:1/", ["10.0.0.0/8"], "outside the networks egress is allowed to (10.0.0.0/8)"),
+])
+def test_a_refused_first_uri_is_no_destination_and_not_probed(pki, uri, networks, word):
+    name = "refused_" + "".join(c if c.isalnum() else "_" for c in uri + str(networks))
+    leaf = pki.issue_leaf(name, ocsp_uris=[uri, "http://10.1.2.3/"])
+    certs, endpoints = _responder_info.inspect_all(_responder_info.normalize_inputs([leaf.fullchain_path], None),
+                                                   probe=True, timeout=1, allowed_networks=networks)
+    cert = certs[0]
+    assert cert["stapleable"] is False and word in cert["reason"] and uri in cert["reason"], cert
+    assert cert["probe"]["error"]["code"] == "refused_destination" and word in cert["probe"]["error"]["msg"]
+    assert endpoints == []  # neither the refused first URI nor the second, which mod_ssl never asks
+
+
+def test_a_vhosts_force_url_is_the_destination(pki):
+    """With SSLStaplingForceURL in force mod_ssl asks that URL, never the certificate's."""
+    d = pki.directory + "/"
+    vhosts = [{"server_name": "a", "tls": True, "certificate_file": d + "good.fullchain.pem", "file": "/a", "line": 1,
+               "stapling": {"directives": {"SSLStaplingForceURL": "http://10.9.8.7:8080/ocsp"}}},
+              {"server_name": "b", "tls": True, "certificate_file": d + "good.fullchain.pem", "file": "/b", "line": 1}]
+    items = _responder_info.normalize_inputs(None, vhosts)
+    assert [i.get("force_url") for i in items] == ["http://10.9.8.7:8080/ocsp", None]
+    certs, endpoints = _responder_info.inspect_all(items, resolve=False)
+    assert certs[0]["force_endpoint"]["host"] == "10.9.8.7" and not any(e["asked"] for e in certs[0]["endpoints"])
+    assert sorted((e["host"], e["port"]) for e in endpoints) == [("10.9.8.7", 8080), ("ocsp.lab.test", 80)]
+    vhosts[0]["stapling"]["directives"]["SSLStaplingForceURL"] = "http://169.254.169.254/"
+    certs, endpoints = _responder_info.inspect_all(_responder_info.normalize_inputs(None, vhosts), resolve=False)
+    assert certs[0]["stapleable"] is False and "SSLStaplingForceURL http://169.254.169.254/" in certs[0]["reason"]
+    assert [(e["host"], e["port"]) for e in endpoints] == [("ocsp.lab.test", 80)]
+
+
+def test_bad_allowed_networks_are_named():
+    with pytest.raises(StaplingError) as err:
+        _responder_info.inspect_all([], allowed_networks=["10.0.0.1/8"])
+    assert "'10.0.0.1/8' is not a network in CIDR notation" in err.value.msg

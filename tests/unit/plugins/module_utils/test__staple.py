@@ -37,3 +37,27 @@ def test_unreachable_target_is_reported_per_version():
     assert [e["code"] for e in result["errors"]] == ["connection_refused"]
     assert [result["tls"][v]["errors"][0]["code"] for v in ("1.3", "1.2")] == ["connection_refused"] * 2
     assert result["handshakes"] == 2
+
+
+@pytest.mark.parametrize("sni", ["a..b.example", "x" * 64 + ".example", "x" * 300])
+def test_odd_server_name_is_that_targets_bad_sni_and_the_others_are_judged(sni):
+    """Apache accepts ServerName a..b.example or a 64-character label; no SNI can carry them (IDNA refuses an empty
+    label or one over 63 characters). Issue 24 #7: that raised an uncaught UnicodeError in the worker thread, and no
+    target of the host was judged."""
+    from lab.hostile import HostileServer, close
+    with HostileServer(close, read_request=False) as server:
+        odd = {"host": "127.0.0.1", "port": server.port, "sni": sni}
+        plain = {"host": "127.0.0.1", "port": server.port, "sni": "plain.example"}
+        results = _staple.check_targets([odd, plain], attempts=1, timeout=5)
+    assert [e["code"] for e in results[0]["errors"]] == ["bad_sni"], results[0]
+    assert sni[:40] in results[0]["errors"][0]["msg"] and not results[0]["valid"]
+    assert results[0]["handshakes"] == 0  # no connection made for a name no client can send
+    # the other target was judged: the listener closes without a word, a TLS error of its own
+    assert results[1]["errors"] and results[1]["errors"][0]["code"] == "tls_error", results[1]
+
+
+def test_odd_host_is_that_targets_connection_error():
+    results = _staple.check_targets([{"host": "a..b.example", "port": 443, "sni": "www.example"}], attempts=1,
+                                    timeout=2)
+    assert [e["code"] for e in results[0]["errors"]] == ["connection_failed"], results[0]
+    assert "a..b.example" in results[0]["errors"][0]["msg"]

@@ -79,3 +79,48 @@ def test_issuer_is_matched_by_signature_not_name(pki):
     assert _x509.find_issuer(leaf, [pki.rogue.cert]) is None
     assert _x509.find_issuer(leaf, [pki.rogue.cert, pki.intermediate2.cert, pki.intermediate.cert]) is pki.intermediate.cert
     assert _x509.find_issuer(pki.certs["second_issuer"].cert, [pki.intermediate.cert]) is None
+
+
+def test_pem_reader_is_linear_in_unterminated_begin_lines():
+    """Issue 24 #6: a 1 MiB file (the cap) of BEGIN lines without END took 357 s (a lazy regex looked for the END
+    from every BEGIN). Now one pass; the file holds no complete block, which is the answer."""
+    from lab.guard import bounded
+    line = b"-----BEGIN CERTIFICATE-----\n"
+    data = line * (_x509.MAX_FILE_SIZE // len(line))
+    with bounded(30, "reading 1 MiB of BEGIN lines"):
+        with pytest.raises(StaplingError, match="holds no certificate"):
+            _x509.load_pem_or_der_certificates(data, "begins.pem")
+
+
+def test_pem_reader_is_linear_in_begin_lines_before_a_mismatched_end():
+    from lab.guard import bounded
+    line = b"-----BEGIN CERTIFICATE-----\n"
+    data = line * (_x509.MAX_FILE_SIZE // len(line) - 2) + b"-----END X509 CRL-----\n"
+    with bounded(30, "reading 1 MiB of BEGIN lines and one END"):
+        with pytest.raises(StaplingError):
+            _x509.load_pem_or_der_certificates(data, "begins.pem")
+
+
+@pytest.mark.parametrize("text, found", [
+    # what OpenSSL's PEM_read_bio (mod_ssl's reader) makes of the same bytes, checked with pyOpenSSL
+    (b"-----BEGIN CERTIFICATE-----\n", "no certificate"),          # a stray BEGIN before a block: refused
+    (b"noise\n-----BEGIN CERTIFICATE----\n", None),                # not a BEGIN line (four dashes): ignored
+    (b"-----BEGIN lower-----\n", None),                             # not a PEM label: ignored
+])
+def test_pem_reader_odd_lines_before_a_certificate(pki, text, found):
+    data = text + pem(pki.certs["good"])
+    if found is None:
+        assert _x509.load_pem_or_der_certificates(data, "odd.pem")[0].serial_number == pki.certs["good"].serial
+    else:
+        with pytest.raises(StaplingError, match="odd.pem"):
+            _x509.load_pem_or_der_certificates(data, "odd.pem")
+
+
+def test_pem_block_with_a_mismatched_end_line_is_refused_like_openssl(pki):
+    good = pem(pki.certs["good"])
+    data = good.replace(b"-----END CERTIFICATE-----", b"-----END X509 CRL-----") + pem(pki.intermediate)
+    with pytest.raises(StaplingError, match="mism.pem: certificate block 1 ends with -----END X509 CRL-----"):
+        _x509.load_pem_or_der_certificates(data, "mism.pem")
+    # a non-certificate block (a key) with a bad end is skipped as keys are, never decoded
+    key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"
+    assert len(_x509.load_pem_or_der_certificates(key + good, "k.pem")) == 1
