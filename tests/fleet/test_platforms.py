@@ -57,7 +57,7 @@ def test_rollout_over_todays_platforms(fleet, tmp_path):
     hosts = fleet.hosts
     kinds = dict((h.name, h.kind) for h in hosts)
     assert set(kinds.values()) == {"bookworm", "trixie", "rhel", "suse"}, kinds
-    # What each host really runs: Debian 13's Python and mod_ssl's OpenSSL on trixie, the layout's control commands.
+    # The node's Python: Debian 13's on trixie, Debian 12's under every other layout.
     for h in hosts:
         python = h.exec(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout
         assert python.strip() == {"trixie": "3.13"}.get(h.kind, "3.11"), (h.name, python)
@@ -81,6 +81,9 @@ def test_rollout_over_todays_platforms(fleet, tmp_path):
         assert report["status"] == "changed" and report["rolled_back"] is False, (h.name, report)
         family = {"bookworm": "debian", "trixie": "debian", "rhel": "redhat", "suse": "suse"}[h.kind]
         assert report["apache"]["family"] == family, (h.name, report["apache"])
+        # The layout's own control command found on the node (Red Hat has no apache2ctl; SUSE's is its apachectl).
+        assert report["apache"]["binary"] == {"redhat": "/usr/sbin/apachectl"}.get(family, "/usr/sbin/apache2ctl"), (
+            h.name, report["apache"])
         # mod_ssl's own OpenSSL: Debian 13's 3.5 on trixie, Debian 12's 3.0 under every other layout.
         assert report["openssl"]["mod_ssl_version"].startswith("3.5." if h.kind == "trixie" else "3.0."), (
             h.name, report["openssl"])
@@ -100,6 +103,10 @@ def test_rollout_over_todays_platforms(fleet, tmp_path):
         added = sorted(set(tree_entries(h.path(h.tree))) - set(before[h.name]))
         assert sorted(ours) == added, (h.name, added)
     assert summary["totals"]["changed"] == len(hosts)
+    # The trixie host without pyOpenSSL got Debian 13's from its own suite's package source.
+    version = dict((h.name, h.exec(["dpkg-query", "-W", "-f", "${Version}", "python3-openssl"]).stdout) for h in hosts
+                   if h.profile.get("python"))
+    assert version and all(v.startswith("25.") for v in version.values()), version
 
     # Converged: nothing changes anywhere, the same Apache processes serve (one batch: the canary proved the change).
     apache = dict((h.name, h.apache_pids()) for h in hosts)
