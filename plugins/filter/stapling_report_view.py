@@ -79,7 +79,6 @@ import datetime
 import json
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.six import string_types
 
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import (
     GOOD, OUTCOMES, STAPLE_ERRORS, WORDS, decide, parse_time, text)
@@ -353,7 +352,7 @@ def _problems(h):
 
 def _load(summary, source):
     where = " ({0})".format(source) if source else ""
-    if isinstance(summary, string_types):
+    if isinstance(summary, str):
         try:
             summary = json.loads(summary)
         except ValueError as e:

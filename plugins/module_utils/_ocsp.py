@@ -20,7 +20,7 @@ import re
 import socket
 import time
 
-from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._x509 import (
     _der_children, _der_oid, _der_tlv, _describe, _utc, iso, is_issued_by, serial_hex, verify_signature,

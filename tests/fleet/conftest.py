@@ -1,9 +1,7 @@
 """Fixtures of the fleet stage: one fleet per session (N hosts, $OCSP_FLEET_N, default 6), made again from the image
-before each test that needs fresh hosts.
-
-$OCSP_FLEET_INDEX (default 2) chooses the session fleet's /24 (172.29.INDEX.0/24) and name ("test" for 2, else
-"test<INDEX>"), so two sessions can run side by side; never two with the same index. The harness's own fleet takes
-the next index (3 for the default)."""
+before each test that needs fresh hosts. $OCSP_FLEET_INDEX (default 2) is the session fleet's index, the third octet
+of its /24: a second session on the same machine takes another one (its fleet is then named "test<index>", its
+harness's own fleet "selftest<index + 1>")."""
 
 import os
 import threading
@@ -11,9 +9,10 @@ import threading
 import pytest
 
 from fleet import Fleet, default_profile, image
-from fleet.testing import FLEET_INDEX, FLEET_NAME
 
 FLEET_N = int(os.environ.get("OCSP_FLEET_N", "6"))
+FLEET_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2"))
+FLEET_NAME = "test" if FLEET_INDEX == 2 else "test{0}".format(FLEET_INDEX)
 # Tests whose hosts need Debian 13's image (the others use bookworm's).
 NEEDS_TRIXIE = ("test_platforms.py", "test_trixie_image")
 
@@ -27,9 +26,10 @@ def _prebuild(suite, failed):
 
 @pytest.fixture(scope="session")
 def fleet(request):
-    """The session's fleet ("test", 172.29.2.0/24 by default), taken down at the end whatever happened. On a machine
-    without trixie's image, when a collected test needs it, it is built beside bookworm's and the session's hosts
-    (both mostly download and unpack): on a fresh machine that saves the second build's minutes."""
+    """The session's fleet ("test", 172.29.2.0/24, or "test<K>", 172.29.K.0/24), taken down at the end whatever
+    happened. On a machine without trixie's image, when a collected test needs it, it is built beside bookworm's and
+    the session's hosts (a build mostly waits on downloads and disk): on a fresh machine that saves the second build's
+    minutes."""
     prebuild = None
     if image.rootfs("trixie") is None and any(any(n in item.nodeid for n in NEEDS_TRIXIE)
                                               for item in request.session.items):

@@ -29,6 +29,8 @@ from lab.procs import HTTP_PROBE, free_port, pid_alive, stop_pid
 from . import image
 
 BASE_DIR = os.environ.get("OCSP_FLEET_DIR", "/var/tmp/ocsp-stapling-fleet")
+# Machine-wide, whatever the state directory: the guard route is shared by every fleet of ours on the machine.
+GUARD_LOCK = "/run/lock/ocsp-stapling-fleet-guard.lock"
 # Every fleet of ours lives in this range: one /24 per fleet (172.29.<index>.0/24), the guard covers it all.
 RANGE = ipaddress.ip_network("172.29.0.0/16")
 PREFIX = "ofl"  # every interface and namespace name we make starts with ofl<index>
@@ -189,20 +191,28 @@ def mounts_below(path):
     return out
 
 
+@contextlib.contextmanager
+def guard_lock():
+    """Held while a fleet registers and brings up its guard and bridge, and while one takes its bridge down and
+    decides about the guard: no fleet can come up between another's check and its removal of the guard."""
+    os.makedirs(os.path.dirname(GUARD_LOCK), exist_ok=True)
+    with open(GUARD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def fleet_bridges():
+    """The bridges of every fleet of ours on the machine (ofl<index>br), whatever their state directory."""
+    return [n for n in link_names() if n.startswith(PREFIX) and n.endswith("br") and n[len(PREFIX):-2].isdigit()]
+
+
 def registered_fleets(base=BASE_DIR):
     if not os.path.isdir(base):
         return []
     return sorted(n for n in os.listdir(base) if os.path.exists(os.path.join(base, n, "state.json")))
-
-
-@contextlib.contextmanager
-def guard_lock(base=BASE_DIR):
-    """Held while a fleet registers and adds the guard route, and while one decides to remove it and deregisters, so
-    that a fleet going down never removes the guard under another that is coming up (or the other way round)."""
-    os.makedirs(base, exist_ok=True)
-    with open(os.path.join(base, ".guard.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 class Host(object):
@@ -394,20 +404,16 @@ class Fleet(object):
         rootfs = image.build(log_stream=log)
         self._log = log
         started = time.monotonic()
+        os.makedirs(self.dir, exist_ok=True)
+        self.state = {"name": self.name, "index": self.index, "subnet": str(self.subnet), "bridge": None,
+                      "bridge_address": self.bridge_address, "guard": False, "image": rootfs,
+                      "image_hash": image.recipe_hash(), "images": {image.SUITE: rootfs}, "hosts": [],
+                      "responder": None, "repo": None}
+        self._save()
         try:
-            with guard_lock(self.base_dir):
-                os.makedirs(self.dir, exist_ok=True)
-                self.state = {"name": self.name, "index": self.index, "subnet": str(self.subnet), "bridge": None,
-                              "bridge_address": self.bridge_address, "guard": False, "image": rootfs,
-                              "image_hash": image.recipe_hash(), "images": {image.SUITE: rootfs}, "hosts": [],
-                              "responder": None, "repo": None}
-                self._save()  # registered: from now on no other fleet's down removes the guard
-                # The guard first: from now on traffic to the range never leaves by the default route.
-                if not guard_route_present():
-                    _run(["ip", "route", "add", "unreachable", str(RANGE)])
-                    self.state["guard"] = True
-                    self._save()
-            self._up_network()
+            with guard_lock():
+                self._save()  # registered: from now on another fleet's down() leaves the guard
+                self._up_network()
             self._up_keys()
             self._up_pki()
             self.start_responder()
@@ -425,6 +431,11 @@ class Fleet(object):
         return self
 
     def _up_network(self):
+        # The guard first: from now on traffic to the range never leaves by the default route.
+        if not guard_route_present():
+            _run(["ip", "route", "add", "unreachable", str(RANGE)])
+            self.state["guard"] = True
+            self._save()
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
         self.state["bridge"] = self.bridge
         self._save()
@@ -958,7 +969,8 @@ class Fleet(object):
 
     def down(self):
         """Remove everything the fleet made (from any process): processes by PID, mounts, namespaces, links,
-        the bridge, the guard route when no other fleet of ours remains, the state directory."""
+        the bridge, the guard route when no other fleet of ours remains (none registered in this state directory,
+        no other fleet's bridge on the machine), the state directory."""
         st = self.state or {}
         errors = []
         if st.get("responder"):
@@ -975,17 +987,17 @@ class Fleet(object):
                 _run(["ip", "netns", "del", host.ns], check=False)  # takes its end of the veth pair along
             if host.record.get("veth") in link_names():
                 _run(["ip", "link", "del", host.record["veth"]], check=False)
-        if st.get("bridge") and st["bridge"] in link_names():
-            _run(["ip", "link", "del", st["bridge"]], check=False)
-        with guard_lock(self.base_dir):
+        with guard_lock():
+            if st.get("bridge") and st["bridge"] in link_names():
+                _run(["ip", "link", "del", st["bridge"]], check=False)
             others = [f for f in registered_fleets(self.base_dir) if f != self.name]
-            if not others and guard_route_present():
+            if not others and not fleet_bridges() and guard_route_present():
                 _run(["ip", "route", "del", "unreachable", str(RANGE)], check=False)
-            left = mounts_below(self.dir)
-            if left:
-                errors.append("still mounted: " + ", ".join(left))
-            elif os.path.isdir(self.dir):
-                shutil.rmtree(self.dir)  # deregistered
+        left = mounts_below(self.dir)
+        if left:
+            errors.append("still mounted: " + ", ".join(left))
+        elif os.path.isdir(self.dir):
+            shutil.rmtree(self.dir)
         self.state = None
         if errors:
             raise FleetError("fleet {0} down incomplete: {1}".format(self.name, "; ".join(errors)))

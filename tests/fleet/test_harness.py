@@ -86,20 +86,6 @@ def test_up_refuses_a_second_fleet_of_the_same_name(fleet):
     assert all(h.alive() for h in fleet.hosts)
 
 
-def test_down_keeps_the_guard_while_another_fleet_is_registered(fleet):
-    """A fleet going down removes the guard route only when no other fleet of ours is registered: the session's fleet
-    keeps it (and its hosts stay reachable) when the self-test's fleet goes."""
-    other = Fleet(SELFTEST_NAME, index=SELFTEST_INDEX)
-    try:
-        other.up(1)
-        assert guard_route_present()
-    finally:
-        other.down()
-    assert guard_route_present()
-    host = fleet.hosts[0]
-    assert fleet.ssh(host, "cat /etc/hostname").stdout.strip() == host.name
-
-
 def test_image_is_cached_by_recipe_hash():
     path = image.build()
     assert path == os.path.join(image.CACHE_ROOT, image.recipe_hash(), "rootfs")

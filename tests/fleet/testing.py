@@ -15,12 +15,10 @@ for p in (TESTS, os.path.join(TESTS, "integration")):
 import ansible_runner  # noqa: E402
 from lab.trees import tree_digest  # noqa: E402
 
-# The session's fleet ($OCSP_FLEET_INDEX, default 2: "test" on 172.29.2.0/24; another index, e.g. 5: "test5") and
-# the harness's own (the next index: "selftest" on 3 by default), so that two sessions can run side by side.
-FLEET_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2"))
-FLEET_NAME = "test" if FLEET_INDEX == 2 else "test{0}".format(FLEET_INDEX)
-SELFTEST_INDEX = FLEET_INDEX + 1
-SELFTEST_NAME = "selftest" if FLEET_INDEX == 2 else "selftest{0}".format(SELFTEST_INDEX)
+# The harness's own fleet: the index after the session's ($OCSP_FLEET_INDEX, conftest.py), "selftest" on 3 by default,
+# so that a second session beside the first does not meet its self-test either.
+SELFTEST_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2")) + 1
+SELFTEST_NAME = "selftest" if SELFTEST_INDEX == 3 else "selftest{0}".format(SELFTEST_INDEX)
 CALLBACKS = os.path.join(HERE, "callback_plugins")
 CA_FILE = "/etc/ssl/fleet/ca-bundle.pem"  # the lab PKI's CA bundle, deployed on every host
 STAPLE_TASK = "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)"

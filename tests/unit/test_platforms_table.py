@@ -14,17 +14,18 @@ from fleet.fleet import KINDS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # How the metadata's platforms read in the table (Galaxy's names and versions -> the row's first column).
 ROW_NAMES = {("Debian", "bookworm"): "Debian 12 (bookworm)", ("Debian", "trixie"): "Debian 13 (trixie)",
-             ("Debian", "bullseye"): "Debian 11 (bullseye)", ("EL", "9"): "Red Hat Enterprise Linux 9 (EL 9)",
-             ("SLES", "15"): "SUSE Linux Enterprise 15 (SLES 15)"}
+             ("Debian", "bullseye"): "Debian 11 (bullseye)", ("EL", "9"): "Red Hat Enterprise Linux 9 (EL)",
+             ("SLES", "15"): "SUSE Linux Enterprise 15"}
 
 
 def table():
+    """{platform: how it is tested} from the README's managed-node table (under "Supported versions")."""
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    m = re.search(r"^### Managed nodes\n(.*?)^#", readme, re.M | re.S)
-    assert m, "README.md has no '### Managed nodes' section"
+    m = re.search(r"^Managed nodes:\n\n(.*?)\n\n", readme, re.M | re.S)
+    assert m, "README.md has no 'Managed nodes:' table"
     rows = re.findall(r"^\| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \|$", m.group(1), re.M)
-    return dict((name, tested) for name, _versions, tested in rows if name != "managed node")
+    return dict((name, tested) for name, _versions, tested in rows if name != "platform")
 
 
 def test_every_platform_of_the_metadata_has_a_row():
@@ -36,8 +37,9 @@ def test_every_platform_of_the_metadata_has_a_row():
 
 def test_what_a_row_claims_is_what_the_fleet_runs():
     rows = table()
-    real = [name for name, tested in rows.items() if tested.startswith("tested on the real distribution")]
-    layout = [name for name, tested in rows.items() if tested.startswith("layout tested on Debian's Apache")]
+    real = [name for name, tested in rows.items() if tested.startswith("**tested on the real distribution**")]
+    layout = [name for name, tested in rows.items() if tested.startswith("**layout tested on Debian's Apache**")]
+    assert real and layout, rows
     for name in real:
         suite = re.search(r"\((\w+)\)$", name).group(1)
         assert suite in image.SUITES and "`{0}` hosts".format(suite) in rows[name], (name, rows[name])
