@@ -15,6 +15,10 @@ for p in (TESTS, os.path.join(TESTS, "integration")):
 import ansible_runner  # noqa: E402
 from lab.trees import tree_digest  # noqa: E402
 
+# The harness's own fleet: the index after the session's ($OCSP_FLEET_INDEX, conftest.py), "selftest" on 3 by default,
+# so that a second session beside the first does not meet its self-test either.
+SELFTEST_INDEX = int(os.environ.get("OCSP_FLEET_INDEX", "2")) + 1
+SELFTEST_NAME = "selftest" if SELFTEST_INDEX == 3 else "selftest{0}".format(SELFTEST_INDEX)
 CALLBACKS = os.path.join(HERE, "callback_plugins")
 CA_FILE = "/etc/ssl/fleet/ca-bundle.pem"  # the lab PKI's CA bundle, deployed on every host
 STAPLE_TASK = "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)"
@@ -26,7 +30,8 @@ KEPT = ("conf-available/ocsp-stapling.conf", "conf-enabled/ocsp-stapling.conf")
 
 
 def config_digests(fleet, ignore=()):
-    return dict((h.name, tree_digest(h.path("etc/apache2"), ignore=ignore)) for h in fleet.hosts)
+    """{host: digest of its Apache configuration tree} (etc/apache2, or etc/httpd on the Red Hat layout)."""
+    return dict((h.name, tree_digest(h.path(h.tree), ignore=ignore)) for h in fleet.hosts)
 
 
 def rollout_vars(tmp_path, **extra):
