@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-./scripts/setup.sh
+./scripts/setup.sh 2.19  # the demo runs on the main line (scripts/setup.sh: MAIN)
 PY=$ROOT/.venv/ansible-2.19/bin/python
 export PYTHONPATH=$ROOT/tests
 STATE=$(mktemp -d /tmp/ocsp-demo.XXXXXX)

@@ -41,7 +41,7 @@ entries = [
     ("ansible_collections.ansible.builtin.{0}_module".format(m),
      "collections/ansible/builtin/{0}_module.html#ansible-collections-ansible-builtin-{0}-module".format(m),
      "ansible.builtin.{0} module".format(m))
-    for m in ("copy", "template")
+    for m in ("copy", "template", "package")
 ]
 body = "".join("{0} std:label -1 {1} {2}\n".format(*e) for e in entries).encode()
 with open(sys.argv[1], "wb") as f:

@@ -1,29 +1,72 @@
 #!/usr/bin/env bash
-# The whole test suite (what CI runs): ./scripts/test.sh [STAGE...]
-# Stages, in order: sanity sanity-2.16 sanity-2.17 sanity-2.18 unit unit-2.16 unit-2.17 unit-2.18 lint build
-# integration integration-2.16 fleet (default: all). A stage without a version uses ansible-core 2.19, the newest;
-# the supported lines are scripts/setup.sh's CORES (one venv each).
+# The whole test suite (what CI runs): ./scripts/test.sh [STAGE|GROUP...]   (default: every stage, in ALL's order)
+# Stages: sanity-LINE and unit-LINE for every supported ansible-core line (scripts/setup.sh's CORES), lint, build,
+# integration-2.19 (all), integration-2.16 and integration-2.22 (the core_matrix subset), fleet. Groups: `sanity`,
+# `unit` and `integration` are every stage of that kind. lint, build and fleet use ansible-core 2.19 (MAIN).
+# scripts/setup.sh says where each line runs (.venv/lines.txt): on this machine, or in the Debian 13 root file system
+# (tests/rootfs), which this script enters for that line's stages (the checkout at the same path inside). A stage
+# whose line no Python here runs is reported "not run" (OCSP_TEST_REQUIRE_ALL=1 counts it as failed).
 # Every requested stage runs; the exit code is non-zero when any of them failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-ALL=(sanity sanity-2.16 sanity-2.17 sanity-2.18 unit unit-2.16 unit-2.17 unit-2.18 lint build integration
-     integration-2.16 fleet)
-STAGES=("$@")
-((${#STAGES[@]})) || STAGES=("${ALL[@]}")
-for s in "${STAGES[@]}"; do
-  [[ " ${ALL[*]} " == *" $s "* ]] || { echo "test.sh: unknown stage '$s' (one of: ${ALL[*]})" >&2; exit 2; }
+PYTHON=${PYTHON:-python3}
+ALL=(sanity-2.16 sanity-2.18 sanity-2.19 sanity-2.20 sanity-2.21 sanity-2.22
+     unit-2.16 unit-2.18 unit-2.19 unit-2.20 unit-2.21 unit-2.22
+     lint build integration-2.19 integration-2.16 integration-2.22 fleet)
+MAIN=2.19
+# Inside the root file system (this script calls itself there for one stage): no set-up, no dispatch, no summary.
+INNER=${OCSP_TEST_INNER:-}
+
+STAGES=()
+for s in "$@"; do
+  case $s in
+    sanity | unit | integration)
+      for a in "${ALL[@]}"; do [[ $a == "$s"-* ]] && STAGES+=("$a"); done ;;
+    *)
+      [[ " ${ALL[*]} " == *" $s "* ]] || {
+        echo "test.sh: unknown stage '$s' (one of: ${ALL[*]}; groups: sanity unit integration)" >&2; exit 2; }
+      STAGES+=("$s") ;;
+  esac
 done
+((${#STAGES[@]})) || STAGES=("${ALL[@]}")
 
-./scripts/setup.sh || { echo "test.sh: set-up failed" >&2; exit 1; }
+line_of() {  # stage -> the ansible-core line it runs
+  case $1 in
+    *-2.*) echo "${1##*-}" ;;
+    *) echo "$MAIN" ;;
+  esac
+}
 
-V19=$ROOT/.venv/ansible-2.19
+if [[ -z $INNER ]]; then
+  lines=()
+  for s in "${STAGES[@]}"; do
+    l=$(line_of "$s")
+    [[ " ${lines[*]} " == *" $l "* ]] || lines+=("$l")
+  done
+  ./scripts/setup.sh "${lines[@]}" || { echo "test.sh: set-up failed" >&2; exit 1; }
+fi
+# Where each line runs and on what (scripts/setup.sh): WHERE[line] = host | rootfs:RECIPE | none.
+declare -A WHERE WHY
+if [[ -z $INNER ]]; then
+  while read -r l where _pyv _core why; do
+    [[ $l == \#* || -z $l ]] && continue
+    WHERE[$l]=$where WHY[$l]=$why
+  done < "$ROOT/.venv/lines.txt"
+fi
+
+V19=$ROOT/.venv/ansible-$MAIN
 venv() { echo "$ROOT/.venv/ansible-$1"; }
-# Outside the checkout: inside it, ansible-test would ask the checkout's git, which ignores .cache.
-WORK=${OCSP_TEST_WORK:-$HOME/.cache/ocsp-stapling-test}
+# Outside the checkout: inside it, ansible-test would ask the checkout's git, which ignores .cache. Inside the root
+# file system, its /tmp is the run's own (the overlay's): no other checkout's run shares it.
+if [[ -n $INNER ]]; then
+  WORK=${OCSP_TEST_WORK:-/tmp/ocsp-stapling-test}
+else
+  WORK=${OCSP_TEST_WORK:-$HOME/.cache/ocsp-stapling-test}
+fi
 TREE=$WORK/ansible_collections/ocsp/stapling
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
-# The newest venv's tools (ansible, ansible-doc, ...) are the ones on PATH; 2.16 is called by path.
+# The main venv's tools (ansible, ansible-doc, ...) are the ones on PATH; the other lines are called by path.
 export PATH=$V19/bin:$PATH
 
 # ansible-test and the doc linters need the collection in an ansible_collections/ocsp/stapling
@@ -128,37 +171,86 @@ stage_build() {
 # runs them in $OCSP_TEST_WORKERS processes (default 3; each has its own lab, ports and namespaces).
 stage_integration() {  # venv [pytest options...]
   local venv=$1; shift
-  "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs -n "${OCSP_TEST_WORKERS:-3}" "$@" tests/integration
+  "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=12 -n "${OCSP_TEST_WORKERS:-3}" "$@" tests/integration
 }
 
 # Real hosts on this machine (tests/fleet/README.md): the base image is built once (debootstrap, cached under
 # /var/cache/ocsp-stapling-fleet/<recipe hash>/), then a fleet of $OCSP_FLEET_N hosts (default 6) for the session.
 stage_fleet() {
-  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs tests/fleet
+  "$V19/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=0 tests/fleet
 }
 
-run_stage() {  # name
+# The stage itself, here (on this machine, or already inside the root file system).
+run_here() {  # stage
+  local line
+  line=$(line_of "$1")
   case $1 in
-    sanity) stage_sanity "$V19" ;;
-    sanity-2.16) stage_sanity "$(venv 2.16)" ;;
-    sanity-2.1[78]) stage_sanity "$(venv "${s#sanity-}")" --python 3.11 ;;
-    unit) stage_unit "$V19" ;;
-    unit-*) stage_unit "$(venv "${s#unit-}")" ;;
+    # The floor and the main line: compile/import on every Python found; the others on their venv's Python (what
+    # differs by ansible-core line is checked; the per-Python tests do not depend on it).
+    sanity-2.16 | sanity-"$MAIN") stage_sanity "$(venv "$line")" ;;
+    sanity-*) stage_sanity "$(venv "$line")" --python "$("$(venv "$line")/bin/python" -c \
+                'import sys; print("%d.%d" % sys.version_info[:2])')" ;;
+    unit-*) stage_unit "$(venv "$line")" ;;
     lint) stage_lint ;;
     build) stage_build ;;
-    integration) stage_integration "$V19" ;;
-    # The oldest line: the tests marked core_matrix (every module, the role and every playbook once; see
-    # tests/integration/conftest.py). The whole set on both lines cost twice the CI budget's share.
-    integration-2.16) stage_integration "$(venv 2.16)" -m "core_matrix and not toolchain" ;;
+    integration-"$MAIN") stage_integration "$V19" ;;
+    # The floor and the newest line: the tests marked core_matrix (every module, the role and every playbook once;
+    # see tests/integration/conftest.py). The whole set on three lines would cost three times the budget's share.
+    integration-*)
+      # Inside the Debian 13 root the managed node's Python is Debian's own (python3-cryptography, python3-openssl):
+      # the modules run as on a Debian 13 host. (On this machine it stays the venv's, as for 2.19.)
+      if [[ -n $INNER ]]; then export OCSP_TEST_NODE_PYTHON=${OCSP_TEST_NODE_PYTHON:-/usr/bin/python3}; fi
+      stage_integration "$(venv "$line")" -m "core_matrix and not toolchain" ;;
     fleet) stage_fleet ;;
   esac
 }
 
+NOT_RUN=99  # run_stage's status for a stage whose line no Python here runs
+# The checkout's git directory, when it lies outside the checkout (a git worktree): the sanity and lint stages list
+# the files git knows, inside the root file system too.
+GIT_BIND=()
+git_common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+if [[ -n $git_common && $git_common != "$ROOT"/* ]]; then
+  GIT_BIND=(--bind-ro "$git_common")
+fi
+run_stage() {  # stage
+  local line where
+  line=$(line_of "$1")
+  where=${WHERE[$line]:-host}
+  case $where in
+    host) run_here "$1" ;;
+    rootfs:*)
+      echo "(in the Debian 13 root file system: $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" info \
+        | "$PYTHON" -c 'import json,sys; v=json.load(sys.stdin)["versions"]; print(", ".join(k+" "+v[k] for k in sorted(v)))'))"
+      PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" run --bind "$ROOT" "${GIT_BIND[@]}" -- \
+        env OCSP_TEST_INNER=1 ./scripts/test.sh "$1" ;;
+    none)
+      echo "not run: ansible-core $line ${WHY[$line]}"
+      return $NOT_RUN ;;
+  esac
+}
+
+if [[ -n $INNER ]]; then
+  rc=0
+  for s in "${STAGES[@]}"; do run_here "$s" || rc=1; done
+  exit $rc
+fi
+
 declare -A RESULT SECONDS_TAKEN
 fail=0
+not_run=0
 record() {  # name rc seconds
   SECONDS_TAKEN[$1]=$3
-  if (($2 == 0)); then RESULT[$1]=passed; else RESULT[$1]="FAILED (exit $2)"; fail=1; fi
+  if (($2 == 0)); then
+    RESULT[$1]=passed
+  elif (($2 == NOT_RUN)); then
+    RESULT[$1]="not run (no Python for ansible-core $(line_of "$1") here)"
+    not_run=$((not_run + 1))
+    [[ ${OCSP_TEST_REQUIRE_ALL:-0} == 1 ]] && fail=1
+  else
+    RESULT[$1]="FAILED (exit $2)"
+    fail=1
+  fi
   echo "=== stage $1: ${RESULT[$1]} in $3s"
 }
 
@@ -201,8 +293,12 @@ npass=0
 nfail=0
 for s in "${STAGES[@]}"; do
   echo "| $s | ${RESULT[$s]} | ${SECONDS_TAKEN[$s]} |"
-  if [[ ${RESULT[$s]} == passed ]]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
+  case ${RESULT[$s]} in
+    passed) npass=$((npass + 1)) ;;
+    "not run"*) ;;
+    *) nfail=$((nfail + 1)) ;;
+  esac
 done
 echo
-echo "stages: $npass passed, $nfail failed"
+echo "stages: $npass passed, $nfail failed, $not_run not run"
 exit $fail

@@ -43,7 +43,6 @@ _value:
 
 import re
 
-from ansible.module_utils.six import string_types
 
 # Characters with a meaning inside a table cell: emphasis, code, links and images (only after "[", escaped, so "(" and
 # "!" need nothing), HTML and entities, strikethrough, the cell separator. Line-start syntax (#, -, +, 1.) cannot
@@ -58,7 +57,7 @@ _AUTOLINK = re.compile(r"(?i)(?:\b(?:https?://|ftp://|www\.)[^\s]*|[a-z0-9._+-]+
 def _text(value, max_length):
     if value is None:
         return ""
-    text = value if isinstance(value, string_types) else str(value)
+    text = value if isinstance(value, str) else str(value)
     text = _SPACE.sub(" ", text).strip()
     if max_length and len(text) > int(max_length):
         text = text[:max(1, int(max_length) - 1)].rstrip() + u"\u2026"

@@ -235,7 +235,6 @@ import fnmatch
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.six import string_types
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import (
     destination_problem, endpoint_from_url, forced_url, is_address, merge_endpoint, merged_list, parse_networks,
@@ -263,7 +262,7 @@ def _names(vhost):
 def _matches(vhost, globs):
     names = [n.lower() for n in _names(vhost)]
     for glob in globs:
-        if not isinstance(glob, string_types):
+        if not isinstance(glob, str):
             raise _err("vhost globs must be strings, got {0!r}".format(glob))
         g = glob.lower()
         if g == "*" or any(fnmatch.fnmatchcase(n, g) for n in names):
@@ -327,7 +326,7 @@ def _macro_reason(vhost):
 def _force_url_for(vhost, force_url):
     if force_url in (None, "", {}):
         return None
-    if isinstance(force_url, string_types):
+    if isinstance(force_url, str):
         url = force_url
     elif isinstance(force_url, dict):
         url = None
@@ -339,7 +338,7 @@ def _force_url_for(vhost, force_url):
             return None
     else:
         raise _err("force_url must be an http:// URL or a dict of name globs to URLs, got {0!r}".format(force_url))
-    if not isinstance(url, string_types) or not url.lower().startswith("http://"):
+    if not isinstance(url, str) or not url.lower().startswith("http://"):
         raise _err("force_url {0!r}: mod_ssl only asks http:// responders (SSLStaplingForceURL); give an http:// URL"
                    .format(url))
     return url
@@ -479,7 +478,7 @@ def _select(tls_vhosts, index, include, exclude, query):
             for i, vhost in enumerate(tls_vhosts):
                 if isinstance(item, dict) and (item.get("file"), item.get("line")) == (vhost.get("file"), vhost.get("line")):
                     picked.add(i)
-                elif isinstance(item, string_types) and item.lower() in [n.lower() for n in _names(vhost)]:
+                elif isinstance(item, str) and item.lower() in [n.lower() for n in _names(vhost)]:
                     picked.add(i)
         selected &= picked
     excluded = set(i for i, vhost in enumerate(tls_vhosts) if exclude and _matches(vhost, exclude))
@@ -594,7 +593,7 @@ def stapling_plan(apache_info, responder_info=None, include=None, exclude=None, 
     if not isinstance(responder_info, dict) or "certificates" not in responder_info:
         raise _err("responder_info must be the registered result of ocsp.stapling.ocsp_responder_info "
                    "(a dict with 'certificates')")
-    if isinstance(include, string_types) or isinstance(exclude, string_types):
+    if isinstance(include, str) or isinstance(exclude, str):
         raise _err("include and exclude are lists of globs, got {0!r} / {1!r}".format(include, exclude))
     include = list(include or [])
     exclude = list(exclude or [])
@@ -605,7 +604,7 @@ def stapling_plan(apache_info, responder_info=None, include=None, exclude=None, 
     if not isinstance(allow_mod_md, bool) or not isinstance(fail_on_vhost_error, bool):
         raise _err("allow_mod_md and fail_on_vhost_error must be booleans, got {0!r} / {1!r} (use '| bool')".format(
             allow_mod_md, fail_on_vhost_error))
-    if isinstance(allowed_networks, string_types):
+    if isinstance(allowed_networks, str):
         raise _err("allowed_networks is a list of networks (CIDR), got the string {0!r}".format(allowed_networks))
     try:
         networks = parse_networks(allowed_networks, "apache_stapling_egress_allowed_networks")

@@ -207,8 +207,9 @@ class ApacheInstance(object):
         """run_dir, pid_file, lock_dir, log_dir, error_log, envvars, env (the APACHE_* names).
 
         From the configuration in force first (DefaultRuntimeDir, PidFile, ErrorLog, as Apache
-        resolves them: relative to ServerRoot, PidFile relative to the runtime dir), then the
-        environment, then the compiled-in defaults."""
+        resolves them: each relative to ServerRoot, PidFile too: httpd's ap_log_pid, so Red Hat's
+        compiled-in run/httpd.pid is /etc/httpd/run/httpd.pid), then the environment, then the
+        compiled-in defaults."""
         settings = settings or {}
         last = {}
         for d in global_directives:
@@ -224,7 +225,7 @@ class ApacheInstance(object):
             run_dir = settings["DEFAULT_REL_RUNTIMEDIR"]
         run_dir = rel(run_dir, root) if run_dir else None
         pid_file = last.get("pidfile") or self.env.get("APACHE_PID_FILE") or settings.get("DEFAULT_PIDLOG")
-        pid_file = rel(pid_file, run_dir or root) if pid_file else None
+        pid_file = rel(pid_file, root) if pid_file else None
         error_log = last.get("errorlog") or settings.get("DEFAULT_ERRORLOG")
         if error_log and not error_log.startswith(("|", "syslog")):
             error_log = rel(error_log, root)

@@ -20,7 +20,7 @@ import re
 import socket
 import time
 
-from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import (  # noqa: F401 (the egress policy)
     destination_problem, parse_networks,

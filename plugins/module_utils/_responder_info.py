@@ -9,8 +9,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from ansible.module_utils.six import string_types
-
 from ansible_collections.ocsp.stapling.plugins.module_utils._endpoints import forced_url, merge_endpoint  # noqa: F401
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 from ansible_collections.ocsp.stapling.plugins.module_utils._ocsp import (
@@ -26,9 +24,9 @@ def normalize_inputs(certificates, vhosts):
     out = []
     if certificates is not None:
         for index, item in enumerate(certificates):
-            if isinstance(item, string_types):
+            if isinstance(item, str):
                 item = {"path": item}
-            if not isinstance(item, dict) or not isinstance(item.get("path"), string_types) or not item["path"]:
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not item["path"]:
                 raise StaplingError("certificates[{0}] must be a file path or a dictionary with a 'path' key "
                                     "(optionally 'chain_path' and 'ca_path'); got {1!r}".format(index, item))
             unknown = set(item) - {"path", "chain_path", "ca_path"}

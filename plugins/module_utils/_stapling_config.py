@@ -215,8 +215,8 @@ def kept_block(kept):
 
 
 def _kept_tag(kept):
-    return "{0}pid={1} start={2} since={3}\n# {4}".format(KEPT_TAG, kept["parent_pid"], kept["parent_start"],
-                                                        kept["since"], kept["reason"].replace("\n", " "))
+    return "{0}pid={1} start={2} since={3}\n# {4}".format(
+        KEPT_TAG, kept["parent_pid"], kept["parent_start"], kept["since"], kept["reason"].replace("\n", " "))
 
 
 def _quoted(value):

@@ -11,6 +11,8 @@ removes exactly that: processes by PID (checked against their start time, so a r
 mounts, namespaces, links, the route.
 """
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -27,6 +29,8 @@ from lab.procs import HTTP_PROBE, free_port, pid_alive, stop_pid
 from . import image
 
 BASE_DIR = os.environ.get("OCSP_FLEET_DIR", "/var/tmp/ocsp-stapling-fleet")
+# Machine-wide, whatever the state directory: the guard route is shared by every fleet of ours on the machine.
+GUARD_LOCK = "/run/lock/ocsp-stapling-fleet-guard.lock"
 # Every fleet of ours lives in this range: one /24 per fleet (172.29.<index>.0/24), the guard covers it all.
 RANGE = ipaddress.ip_network("172.29.0.0/16")
 PREFIX = "ofl"  # every interface and namespace name we make starts with ofl<index>
@@ -36,8 +40,30 @@ HOST_INIT = os.path.join(HERE, "files", "host-init.sh")
 # without its chain file (mod_ssl cannot find the issuer: AH02217).
 CERTIFICATES = ("good", "no_uri", "revoked", "must_staple", "missing_chain", "second_issuer")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"}
-# The hosts' package source: the image's repository (image.repo_dir()) served over HTTP on the bridge's address.
+# The hosts' package source: each image's repository (image.repo_dir(suite)) served over HTTP on the bridge's address,
+# one URL path per suite (http://BRIDGE:8080/<suite>/), so a trixie host gets trixie's packages.
 REPO_PORT = 8080
+# What a host runs (its profile's "os"): the image it is made from, Apache's layout and the tree a test hashes, the
+# variables an operator's inventory gives the role for it (host_vars). "rhel" and "suse" are Red Hat's and SUSE's
+# trees (tests/fleet/files/redhat, files/suse) on bookworm's image, driven by Debian's apache2 binary, whose
+# compiled-in ServerRoot and configuration file (/etc/apache2, apache2.conf) are not theirs: their inventory names
+# the tree, as it would for any Apache built with other defaults.
+KINDS = {
+    "bookworm": {"image": "bookworm", "family": "debian", "tree": "etc/apache2", "vars": {}},
+    "trixie": {"image": "trixie", "family": "debian", "tree": "etc/apache2", "vars": {}},
+    "rhel": {"image": "bookworm", "family": "redhat", "tree": "etc/httpd",
+             "vars": {"apache_stapling_server_root": "/etc/httpd",
+                      "apache_stapling_config_file": "/etc/httpd/conf/httpd.conf"}},
+    "suse": {"image": "bookworm", "family": "suse", "tree": "etc/apache2",
+             "vars": {"apache_stapling_server_root": "/etc/apache2",
+                      "apache_stapling_config_file": "/etc/apache2/httpd.conf",
+                      "apache_stapling_defines": ["SSL"]}},
+}
+LAYOUT_FILES = {"redhat": os.path.join(HERE, "files", "redhat"), "suse": os.path.join(HERE, "files", "suse")}
+# Debian's apache2 tooling, which a Red Hat or SUSE host does not have (its own control commands replace it).
+DEBIAN_APACHE_TOOLS = ("usr/sbin/apache2ctl", "usr/sbin/apachectl", "usr/sbin/a2enmod", "usr/sbin/a2dismod",
+                       "usr/sbin/a2ensite", "usr/sbin/a2dissite", "usr/sbin/a2enconf", "usr/sbin/a2disconf",
+                       "usr/sbin/a2query", "etc/init.d/apache2", "etc/init.d/apache-htcacheclean")
 # What a profile's "python" takes away from a host (dpkg --purge in its overlay before it boots), as a stock node
 # Python without our libraries until something installs them.
 PYTHON_PROFILES = {None: (), "no_openssl": ("python3-openssl",),
@@ -75,6 +101,11 @@ class FleetError(RuntimeError):
     """The fleet could not do what was asked; the message names what and how to fix it."""
 
 
+def kind_of(profile):
+    """The host's kind (KINDS) from its profile's "os" (default bookworm)."""
+    return profile.get("os") or "bookworm"
+
+
 def default_profile(index):
     """The default mix of stock hosts: every host serves good (certbot-style live/ links), no_uri and must_staple
     (its site file 0640 root:ssl-cert) beside Debian's default-ssl site; one in three adds revoked, the next
@@ -84,7 +115,9 @@ def default_profile(index):
     A profile: {"vhosts": [names of CERTIFICATES], "firewall": None | "nftables" | "iptables" (default-deny egress
     loaded at boot), "broken_config": bool (a bad line added to Apache's configuration after it started),
     "python": None | "no_openssl" | "no_cryptography" (packages purged before boot), "howto": bool (stapling
-    configured by hand as the seed how-to says)}."""
+    configured by hand as the seed how-to says, Debian kinds only), "os": None | "bookworm" | "trixie" | "rhel" |
+    "suse" (KINDS), "socache": bool (default true; false: a "rhel" host whose operator trimmed socache_shmcb out of
+    conf.modules.d/00-base.conf, and the session cache with it)}."""
     extra = ("second_issuer", "revoked", "missing_chain")[index % 3]
     python = {1: "no_openssl", 2: "no_cryptography"}.get(index)
     return {"vhosts": ["good", "no_uri", "must_staple", extra], "firewall": None, "python": python}
@@ -158,6 +191,24 @@ def mounts_below(path):
     return out
 
 
+@contextlib.contextmanager
+def guard_lock():
+    """Held while a fleet registers and brings up its guard and bridge, and while one takes its bridge down and
+    decides about the guard: no fleet can come up between another's check and its removal of the guard."""
+    os.makedirs(os.path.dirname(GUARD_LOCK), exist_ok=True)
+    with open(GUARD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def fleet_bridges():
+    """The bridges of every fleet of ours on the machine (ofl<index>br), whatever their state directory."""
+    return [n for n in link_names() if n.startswith(PREFIX) and n.endswith("br") and n[len(PREFIX):-2].isdigit()]
+
+
 def registered_fleets(base=BASE_DIR):
     if not os.path.isdir(base):
         return []
@@ -179,6 +230,16 @@ class Host(object):
 
     def __repr__(self):
         return "<fleet host {0} {1}>".format(self.name, self.address)
+
+    @property
+    def kind(self):
+        """bookworm, trixie, rhel or suse (KINDS)."""
+        return kind_of(self.profile)
+
+    @property
+    def tree(self):
+        """The Apache configuration tree of the host, relative to its root (etc/apache2, etc/httpd)."""
+        return KINDS[self.kind]["tree"]
 
     @property
     def init(self):
@@ -224,7 +285,8 @@ class Host(object):
         return sorted(out)
 
     def apache_pids(self):
-        return [p for p, _nspid, name in self.processes() if name == "apache2"]
+        """Apache's processes (Debian's binary: apache2; on the Red Hat and SUSE layouts it runs as httpd)."""
+        return [p for p, _nspid, name in self.processes() if name in ("apache2", "httpd")]
 
     def kill_apache(self):
         """Kill every apache2 process of the host (SIGKILL, by PID): Apache dies as in a crash."""
@@ -340,14 +402,18 @@ class Fleet(object):
                 raise FleetError("refusing to start: {0} is routed on this machine ({1}); the fleet range must be "
                                  "unused".format(RANGE, line))
         rootfs = image.build(log_stream=log)
+        self._log = log
         started = time.monotonic()
         os.makedirs(self.dir, exist_ok=True)
         self.state = {"name": self.name, "index": self.index, "subnet": str(self.subnet), "bridge": None,
                       "bridge_address": self.bridge_address, "guard": False, "image": rootfs,
-                      "image_hash": image.recipe_hash(), "hosts": [], "responder": None, "repo": None}
+                      "image_hash": image.recipe_hash(), "images": {image.SUITE: rootfs}, "hosts": [],
+                      "responder": None, "repo": None}
         self._save()
         try:
-            self._up_network()
+            with guard_lock():
+                self._save()  # registered: from now on another fleet's down() leaves the guard
+                self._up_network()
             self._up_keys()
             self._up_pki()
             self.start_responder()
@@ -411,15 +477,37 @@ class Fleet(object):
         self._save()
         return responder
 
+    def _repo_link(self, suite):
+        """<fleet dir>/repo/<suite> -> the suite's image repository (what http://BRIDGE:8080/<suite>/ serves)."""
+        directory = os.path.join(os.path.dirname(self.state["images"][suite]), "repo")
+        if not os.path.exists(os.path.join(directory, "Packages")):
+            raise FleetError("{0} has no Packages index: rebuild the image (python -m fleet.image --force {1})".format(
+                directory, suite))
+        link = os.path.join(self.dir, "repo", suite)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.islink(link):
+            os.symlink(directory, link)
+
+    def image_for(self, kind):
+        """The rootfs of the image a host of this kind is made from, built (cached) when first needed; its package
+        source served from then on."""
+        suite = KINDS[kind]["image"]
+        images = self.state.setdefault("images", {})
+        if suite not in images:
+            images[suite] = image.build(log_stream=getattr(self, "_log", None), suite=suite)
+            self._save()
+        self._repo_link(suite)
+        return images[suite]
+
     def start_repo(self):
-        """The hosts' package source: the image's flat repository (apt-get download + dpkg-scanpackages) served by a
-        static HTTP server on the bridge's address, so that installing a missing library on a host is real."""
+        """The hosts' package source: each image's flat repository (apt-get download + dpkg-scanpackages) served by
+        one static HTTP server on the bridge's address, one path per suite, so that installing a missing library on
+        a host is real."""
         if is_running(self.state.get("repo")):
             raise FleetError("the fleet's package source already runs (pid {0})".format(self.state["repo"]["pid"]))
-        directory = os.path.join(os.path.dirname(self.state["image"]), "repo")
-        if not os.path.exists(os.path.join(directory, "Packages")):
-            raise FleetError("{0} has no Packages index: rebuild the image (python -m fleet.image --force)".format(
-                directory))
+        for suite in self.state["images"]:
+            self._repo_link(suite)
+        directory = os.path.join(self.dir, "repo")
         with open(os.path.join(self.dir, "repo.log"), "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", self.bridge_address,
                                      "--directory", directory, str(REPO_PORT)], stdin=subprocess.DEVNULL,
@@ -430,7 +518,7 @@ class Fleet(object):
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((self.bridge_address, REPO_PORT), timeout=1) as sock:
-                    sock.sendall(b"HEAD /Packages HTTP/1.0\r\n\r\n")
+                    sock.sendall("HEAD /{0}/Packages HTTP/1.0\r\n\r\n".format(image.SUITE).encode())
                     if sock.recv(12).startswith(b"HTTP/1."):
                         return
             except OSError:
@@ -469,6 +557,7 @@ class Fleet(object):
         if profile.get("python") not in PYTHON_PROFILES:
             raise FleetError("unknown python profile {0!r} for host {1}: one of {2}".format(
                 profile.get("python"), i, ", ".join(str(k) for k in PYTHON_PROFILES)))
+        _check_kind(profile, i)
         name = "h{0:02d}".format(i)
         hdir = os.path.join(self.dir, "hosts", name)
         record = {"name": name, "index": i, "ns": "{0}-{1}".format(self._ours_prefix(), name),
@@ -519,8 +608,9 @@ class Fleet(object):
                 shutil.rmtree(path)
             os.makedirs(path)
         os.makedirs(r["root"], exist_ok=True)
+        lower = self.image_for(host.kind)
         _run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir={0},upperdir={1},workdir={2}".format(
-            self.state["image"], os.path.join(r["dir"], "upper"), os.path.join(r["dir"], "work")), r["root"]])
+            lower, os.path.join(r["dir"], "upper"), os.path.join(r["dir"], "work")), r["root"]])
         r["mounted"] = True
         self._save()
         self._deploy(host)
@@ -546,16 +636,16 @@ class Fleet(object):
         pki = self.pki
         with open(pki.ca_bundle_path, "rb") as f:
             self._write(host, "etc/ssl/fleet/ca-bundle.pem", f.read())
-        # A stock web server: its package source (here the fleet's repository on the bridge), the libraries its
-        # profile takes away, sites in sites-available enabled by Debian's a2ensite, default-ssl among them.
+        # A stock web server: its package source (here the fleet's repository of its image's suite, on the bridge),
+        # the libraries its profile takes away, its Apache as its distribution lays it out.
         self._write(host, "etc/apt/sources.list", "# fleet host: its package source is sources.list.d/fleet.list\n")
-        self._write(host, "etc/apt/sources.list.d/fleet.list", "deb [trusted=yes] http://{0}:{1}/ ./\n".format(
-            self.bridge_address, REPO_PORT))
+        self._write(host, "etc/apt/sources.list.d/fleet.list", "deb [trusted=yes] http://{0}:{1}/{2}/ ./\n".format(
+            self.bridge_address, REPO_PORT, KINDS[host.kind]["image"]))
         purge = PYTHON_PROFILES[prof.get("python")]
         if purge:
             _run(["chroot", r["root"], "dpkg", "--purge"] + list(purge), env=CLEAN_ENV)
-        ssl_cert_gid = _group_id(host.path("etc/group"), "ssl-cert")
-        sites, enable = [], ["default-ssl"]
+        family = KINDS[host.kind]["family"]
+        sites = []
         for vhost in prof.get("vhosts", ()):
             leaf = pki.certs["good" if vhost == "missing_chain" else vhost]
             server_name = "missing-chain.lab.test" if vhost == "missing_chain" else leaf.server_name
@@ -570,25 +660,15 @@ class Fleet(object):
                          "chain": None if vhost == "missing_chain" else "/etc/ssl/fleet/{0}.chain.pem".format(vhost)}
             chain = "    SSLCertificateChainFile {0}\n".format(files["chain"]) if files["chain"] else ""
             howto = "    SSLUseStapling on\n" if prof.get("howto") else ""
-            path = self._write(host, "etc/apache2/sites-available/{0}.conf".format(vhost), (
-                "<VirtualHost *:443>\n    ServerName {0}\n    DocumentRoot /var/www/html\n    SSLEngine on\n"
-                "    SSLCertificateFile {1}\n    SSLCertificateKeyFile {2}\n{3}{4}</VirtualHost>\n").format(
-                    server_name, files["cert"], files["key"], chain, howto))
-            if vhost == "must_staple":
-                os.chown(path, 0, ssl_cert_gid)  # an operator's 0640 root:ssl-cert site file
-                os.chmod(path, 0o640)
-            enable.append(vhost)
-            sites.append({"vhost": vhost, "sni": server_name})
-        _run(["chroot", r["root"], "a2ensite", "-q"] + enable, env=CLEAN_ENV)
-        if prof.get("howto"):
-            self._write(host, "etc/apache2/conf-available/ssl-stapling.conf",
-                        "# OCSP stapling, as the how-to says\n" + HOWTO_CACHE)
-            _run(["chroot", r["root"], "a2enconf", "-q", "ssl-stapling"], env=CLEAN_ENV)
-        r["sites"] = sites
-        self._write(host, "etc/apache2/conf-available/fleet.conf",
-                    "# fleet host\nServerName {0}\nLogLevel warn ssl:info\n".format(r["name"]))
-        os.symlink("../conf-available/fleet.conf", host.path("etc/apache2/conf-enabled/fleet.conf"))
+            text = ("<VirtualHost *:443>\n    ServerName {0}\n    DocumentRoot /var/www/html\n    SSLEngine on\n"
+                    "    SSLCertificateFile {1}\n    SSLCertificateKeyFile {2}\n{3}{4}</VirtualHost>\n").format(
+                        server_name, files["cert"], files["key"], chain, howto)
+            sites.append({"vhost": vhost, "sni": server_name, "text": text})
+        r["sites"] = [{"vhost": site["vhost"], "sni": site["sni"]} for site in sites]
         os.makedirs(host.path("etc/fleet/boot.d"), exist_ok=True)
+        local_conf, start = {"debian": self._apache_debian, "redhat": self._apache_redhat,
+                             "suse": self._apache_suse}[family](host, sites)
+        self._write(host, local_conf, "# fleet host\nServerName {0}\nLogLevel warn ssl:info\n".format(r["name"]))
         # Package lists from the fleet's repository, as a stock host has its mirror's (default-deny egress hosts
         # cannot reach it: their step fails, logged, and the boot goes on).
         self._write(host, "etc/fleet/boot.d/05-apt-update",
@@ -600,12 +680,127 @@ class Fleet(object):
             self._write(host, "etc/iptables/rules.v4", IPTABLES_DENY)
             self._write(host, "etc/fleet/boot.d/10-firewall",
                         "#!/bin/sh\nexec iptables-restore /etc/iptables/rules.v4\n", 0o755)
-        self._write(host, "etc/fleet/boot.d/20-apache2", "#!/bin/sh\nexec /etc/init.d/apache2 start\n", 0o755)
+        self._write(host, "etc/fleet/boot.d/20-apache", start, 0o755)
         if prof.get("broken_config"):
             # Apache runs, then someone breaks a file of its configuration: the next configtest fails.
             self._write(host, "etc/fleet/boot.d/30-break-config",
-                        "#!/bin/sh\necho 'ThisIsNotADirective on' >> /etc/apache2/conf-available/fleet.conf\n", 0o755)
+                        "#!/bin/sh\necho 'ThisIsNotADirective on' >> /{0}\n".format(local_conf), 0o755)
         self._save()
+
+    def _apache_debian(self, host, sites):
+        """Debian's own tree: sites in sites-available enabled by a2ensite (default-ssl among them), the how-to's
+        stapling where the profile has it. Returns (the host's local conf file, its Apache boot step)."""
+        r, prof = host.record, host.record["profile"]
+        ssl_cert_gid = _group_id(host.path("etc/group"), "ssl-cert")
+        for site in sites:
+            path = self._write(host, "etc/apache2/sites-available/{0}.conf".format(site["vhost"]), site["text"])
+            if site["vhost"] == "must_staple":
+                os.chown(path, 0, ssl_cert_gid)  # an operator's 0640 root:ssl-cert site file
+                os.chmod(path, 0o640)
+        _run(["chroot", r["root"], "a2ensite", "-q", "default-ssl"] + [site["vhost"] for site in sites], env=CLEAN_ENV)
+        if prof.get("howto"):
+            self._write(host, "etc/apache2/conf-available/ssl-stapling.conf",
+                        "# OCSP stapling, as the how-to says\n" + HOWTO_CACHE)
+            _run(["chroot", r["root"], "a2enconf", "-q", "ssl-stapling"], env=CLEAN_ENV)
+        os.symlink("../conf-available/fleet.conf", host.path("etc/apache2/conf-enabled/fleet.conf"))
+        return "etc/apache2/conf-available/fleet.conf", "#!/bin/sh\nexec /etc/init.d/apache2 start\n"
+
+    def _replace_debian_apache(self, host, binary):
+        """Take Debian's Apache tooling and tree away and keep its binary as another distribution's (binary: its
+        path relative to the root). What a Red Hat or SUSE host has in their place comes from files/<family>."""
+        for rel in DEBIAN_APACHE_TOOLS:
+            if os.path.lexists(host.path(rel)):
+                os.unlink(host.path(rel))
+        for rel in ("etc/apache2", "var/lib/apache2", "var/log/apache2"):
+            if os.path.isdir(host.path(rel)):
+                shutil.rmtree(host.path(rel))
+        os.rename(host.path("usr/sbin/apache2"), host.path(binary))
+
+    def _layout_files(self, host, family):
+        """Copy files/<family> into the host's root (modes as in the repository)."""
+        src_root = LAYOUT_FILES[family]
+        for base, _dirs, names in os.walk(src_root):
+            for name in names:
+                src = os.path.join(base, name)
+                rel = os.path.relpath(src, src_root)
+                with open(src, "rb") as f:
+                    self._write(host, rel, f.read(), 0o755 if os.access(src, os.X_OK) else 0o644)
+
+    def _system_user(self, host, user, group, home):
+        _run(["chroot", host.root, "groupadd", "-r", group], env=CLEAN_ENV)
+        _run(["chroot", host.root, "useradd", "-r", "-g", group, "-d", home, "-s", "/usr/sbin/nologin", user],
+             env=CLEAN_ENV)
+        return _group_id(host.path("etc/group"), group)
+
+    def _apache_redhat(self, host, sites):
+        """Red Hat Enterprise Linux 9's tree (files/redhat): /etc/httpd with conf/httpd.conf, conf.modules.d/,
+        conf.d/ (the sites, mod_ssl's ssl.conf with its _default_ vhost on localhost.crt), the links logs, modules
+        (-> /usr/lib64/httpd/modules -> the binary's module directory), run (-> /run/httpd) and state; the apache
+        user; httpd (Debian's binary) and apachectl as its control commands; /run/httpd made at boot as
+        systemd-tmpfiles does, httpd started as httpd.service does."""
+        prof = host.record["profile"]
+        self._replace_debian_apache(host, "usr/sbin/httpd")
+        self._layout_files(host, "redhat")
+        gid = self._system_user(host, "apache", "apache", "/usr/share/httpd")
+        for rel, target in (("etc/httpd/logs", "../../var/log/httpd"),
+                            ("etc/httpd/modules", "../../usr/lib64/httpd/modules"), ("etc/httpd/run", "/run/httpd"),
+                            ("etc/httpd/state", "../../var/lib/httpd"),
+                            ("usr/lib64/httpd/modules", "../../lib/apache2/modules")):
+            os.makedirs(os.path.dirname(host.path(rel)), exist_ok=True)
+            os.symlink(target, host.path(rel))
+        for rel, mode, group in (("var/log/httpd", 0o700, 0), ("var/lib/httpd", 0o700, gid),
+                                 ("etc/pki/tls/certs", 0o755, 0), ("etc/pki/tls/private", 0o755, 0)):
+            os.makedirs(host.path(rel), exist_ok=True)
+            os.chmod(host.path(rel), mode)
+            os.chown(host.path(rel), 0, group)
+        # What httpd-init makes on first start for mod_ssl's default vhost (Debian's snakeoil here).
+        for src, dst, mode in (("etc/ssl/certs/ssl-cert-snakeoil.pem", "etc/pki/tls/certs/localhost.crt", 0o644),
+                               ("etc/ssl/private/ssl-cert-snakeoil.key", "etc/pki/tls/private/localhost.key", 0o600)):
+            with open(host.path(src), "rb") as f:
+                self._write(host, dst, f.read(), mode)
+        if prof.get("socache") is False:
+            # The operator trimmed socache_shmcb out of 00-base.conf, and mod_ssl's session cache with it.
+            _edit(host.path("etc/httpd/conf.modules.d/00-base.conf"),
+                  "LoadModule socache_shmcb_module", "#LoadModule socache_shmcb_module")
+            _edit(host.path("etc/httpd/conf.d/ssl.conf"),
+                  "SSLSessionCache         shmcb:/run/httpd/sslcache(512000)", "SSLSessionCache         none")
+        for site in sites:
+            path = self._write(host, "etc/httpd/conf.d/{0}.conf".format(site["vhost"]), site["text"])
+            if site["vhost"] == "must_staple":
+                os.chown(path, 0, gid)  # an operator's 0640 root:apache site file
+                os.chmod(path, 0o640)
+        start = ("#!/bin/sh\n# Red Hat's boot: systemd-tmpfiles makes /run/httpd, httpd.service starts httpd $OPTIONS\n"
+                 "install -d -m 0710 -o root -g apache /run/httpd\n. /etc/sysconfig/httpd\n"
+                 "exec /usr/sbin/httpd $OPTIONS -k start\n")
+        return "etc/httpd/conf.d/fleet.conf", start
+
+    def _apache_suse(self, host, sites):
+        """SUSE Linux Enterprise 15's tree (files/suse): /etc/apache2/httpd.conf with uid.conf, listen.conf,
+        ssl-global.conf, default-server.conf (which includes conf.d/), sysconfig.d/ written at every start from
+        /etc/sysconfig/apache2 (APACHE_MODULES, APACHE_SERVER_FLAGS=SSL) by start_apache2, the sites in vhosts.d/
+        inside <IfDefine SSL>; the wwwrun user; httpd (-> httpd-event, Debian's binary), apachectl and apache2ctl as
+        its control commands; modules from /usr/lib64/apache2 (-> the binary's module directory); /var/lib/apache2
+        its run directory."""
+        self._replace_debian_apache(host, "usr/sbin/httpd-event")
+        os.symlink("httpd-event", host.path("usr/sbin/httpd"))
+        self._layout_files(host, "suse")
+        os.symlink("apachectl", host.path("usr/sbin/apache2ctl"))
+        os.symlink("../lib/apache2/modules", host.path("usr/lib64/apache2"))
+        gid = self._system_user(host, "wwwrun", "www", "/var/lib/wwwrun")
+        for rel, mode in (("etc/apache2/conf.d", 0o755), ("etc/apache2/vhosts.d", 0o755), ("var/lib/apache2", 0o755),
+                          ("var/log/apache2", 0o750), ("srv/www/htdocs", 0o755)):
+            os.makedirs(host.path(rel), exist_ok=True)
+            os.chmod(host.path(rel), mode)
+        for site in sites:
+            # As SUSE's vhost-ssl.template has it, the site in <IfDefine SSL>, its documents under /srv/www.
+            text = "<IfDefine SSL>\n<IfDefine !NOSSL>\n{0}</IfDefine>\n</IfDefine>\n".format(
+                site["text"].replace("DocumentRoot /var/www/html", "DocumentRoot /srv/www/htdocs"))
+            path = self._write(host, "etc/apache2/vhosts.d/{0}.conf".format(site["vhost"]), text)
+            if site["vhost"] == "must_staple":
+                os.chown(path, 0, gid)  # an operator's 0640 root:www site file
+                os.chmod(path, 0o640)
+        return ("etc/apache2/conf.d/fleet.conf",
+                "#!/bin/sh\n# SUSE's apache2.service runs start_apache2\nexec /usr/sbin/start_apache2 -k start\n")
 
     def _certbot_live(self, host, leaf):
         """The leaf as certbot keeps it on the host: archive/NAME/*1.pem and live/NAME/*.pem relative links."""
@@ -688,6 +883,7 @@ class Fleet(object):
             if profiles is not None:
                 prof = profiles(host.record["index"]) if callable(profiles) else profiles.get(host.record["index"])
                 if prof is not None:
+                    _check_kind(prof, host.record["index"])
                     host.record["profile"] = prof
             self._make_netns(host.record)  # a fresh network namespace: no firewall rules of an earlier test
             self._prepare_root(host)
@@ -711,6 +907,19 @@ class Fleet(object):
         self.state["inventory"] = os.path.join(self.dir, "inventory.ini")
         with open(self.state["inventory"], "w") as f:
             f.write("\n".join(lines))
+        # What an operator's inventory says of a host whose Apache was built with other defaults (host_vars beside
+        # the inventory: the rhel and suse hosts name their tree, KINDS).
+        host_vars = os.path.join(self.dir, "host_vars")
+        if os.path.isdir(host_vars):
+            shutil.rmtree(host_vars)
+        os.makedirs(host_vars)
+        for h in self.hosts:
+            if KINDS[h.kind]["vars"]:
+                with open(os.path.join(host_vars, h.name + ".yml"), "w") as f:
+                    f.write("# {0}: a {1} host (its layout on Debian's apache2, tests/fleet/README.md)\n".format(
+                        h.name, h.kind))
+                    json.dump(KINDS[h.kind]["vars"], f, indent=1, sort_keys=True)
+                    f.write("\n")
         self.state["ansible_cfg"] = os.path.join(self.dir, "ansible.cfg")
         with open(self.state["ansible_cfg"], "w") as f:
             f.write(ANSIBLE_CFG.format(forks=max(len(self.hosts), 5), inventory=self.state["inventory"],
@@ -750,7 +959,7 @@ class Fleet(object):
             alive = h.alive()
             hosts.append({"name": h.name, "address": h.address, "netns": h.ns, "alive": alive,
                           "ssh": alive and _ssh_banner(h.address), "apache": alive and bool(h.apache_pids()),
-                          "vhosts": h.profile.get("vhosts"), "firewall": h.profile.get("firewall"),
+                          "vhosts": h.profile.get("vhosts"), "firewall": h.profile.get("firewall"), "os": h.kind,
                           "pid": (h.init or {}).get("pid")})
         return {"name": self.name, "dir": self.dir, "subnet": st.get("subnet"), "bridge": st.get("bridge"),
                 "guard_route": guard_route_present(), "image": st.get("image"), "ocsp_url": st.get("ocsp_url"),
@@ -760,7 +969,8 @@ class Fleet(object):
 
     def down(self):
         """Remove everything the fleet made (from any process): processes by PID, mounts, namespaces, links,
-        the bridge, the guard route when no other fleet of ours remains, the state directory."""
+        the bridge, the guard route when no other fleet of ours remains (none registered in this state directory,
+        no other fleet's bridge on the machine), the state directory."""
         st = self.state or {}
         errors = []
         if st.get("responder"):
@@ -777,11 +987,12 @@ class Fleet(object):
                 _run(["ip", "netns", "del", host.ns], check=False)  # takes its end of the veth pair along
             if host.record.get("veth") in link_names():
                 _run(["ip", "link", "del", host.record["veth"]], check=False)
-        if st.get("bridge") and st["bridge"] in link_names():
-            _run(["ip", "link", "del", st["bridge"]], check=False)
-        others = [f for f in registered_fleets(self.base_dir) if f != self.name]
-        if not others and guard_route_present():
-            _run(["ip", "route", "del", "unreachable", str(RANGE)], check=False)
+        with guard_lock():
+            if st.get("bridge") and st["bridge"] in link_names():
+                _run(["ip", "link", "del", st["bridge"]], check=False)
+            others = [f for f in registered_fleets(self.base_dir) if f != self.name]
+            if not others and not fleet_bridges() and guard_route_present():
+                _run(["ip", "route", "del", "unreachable", str(RANGE)], check=False)
         left = mounts_below(self.dir)
         if left:
             errors.append("still mounted: " + ", ".join(left))
@@ -806,6 +1017,29 @@ pipelining = True
 control_path_dir = {control_path_dir}
 ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=5 -o ServerAliveCountMax=3
 """
+
+
+def _check_kind(profile, index):
+    kind = kind_of(profile)
+    if kind not in KINDS:
+        raise FleetError("unknown os {0!r} in the profile of host {1}: one of {2}".format(
+            kind, index, ", ".join(sorted(KINDS))))
+    family = KINDS[kind]["family"]
+    if profile.get("howto") and family != "debian":
+        raise FleetError("howto (the seed how-to's stapling by hand) is for Debian hosts; host {0} is {1}".format(
+            index, kind))
+    if profile.get("socache", True) is False and family != "redhat":
+        raise FleetError("socache: false (socache_shmcb trimmed out of conf.modules.d) is for rhel hosts; host {0} "
+                         "is {1}".format(index, kind))
+
+
+def _edit(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    if old not in text:
+        raise FleetError("{0} has no {1!r} to replace".format(path, old))
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, 1))
 
 
 def _group_id(group_file, name):

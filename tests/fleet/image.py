@@ -1,8 +1,10 @@
-"""The fleet's base image: a Debian bookworm root filesystem made once with debootstrap and cached.
+"""The fleet's base images: a Debian root filesystem per suite (bookworm, trixie) made once with debootstrap and
+cached.
 
 The cache directory is keyed by the recipe's hash (suite, mirrors, package list, the boot script, this
 module's build steps), so a changed recipe builds a new image beside the old one and an unchanged one is
-reused: ``/var/cache/ocsp-stapling-fleet/<hash>/rootfs``. Building takes about a minute or two here and needs
+reused: ``/var/cache/ocsp-stapling-fleet/<hash>/rootfs``, with the hosts' package source of that suite beside it
+(``<hash>/repo``). Building takes about a minute or two here and needs
 the Debian package registry; hosts never reach it (they have no route out), so whatever they need is baked in.
 
 Two phases, so no package script ever starts a daemon on this machine: ``debootstrap --variant=minbase``
@@ -20,10 +22,13 @@ import sys
 import time
 
 CACHE_ROOT = os.environ.get("OCSP_FLEET_IMAGE_CACHE", "/var/cache/ocsp-stapling-fleet")
-SUITE = "bookworm"
+# The suites a fleet host can run (its profile's "os"; the Red Hat and SUSE layouts are made on bookworm's image).
+SUITES = ("bookworm", "trixie")
+SUITE = "bookworm"  # the default
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
-# What every host needs; the hosts cannot fetch anything later.
+# What every host needs; the hosts cannot fetch anything later. The same names on both suites (trixie, too, needs
+# python3-cffi-backend named: debootstrap cannot resolve the virtual python3-cffi-backend-api-* it depends on).
 PACKAGES = (
     "python3", "python3-cryptography", "python3-cffi-backend", "python3-openssl",
     "openssh-server", "apache2", "nftables", "iptables", "curl", "ca-certificates",
@@ -45,26 +50,33 @@ class ImageError(RuntimeError):
     pass
 
 
-def recipe():
+def _suite(suite):
+    suite = suite or SUITE
+    if suite not in SUITES:
+        raise ImageError("no fleet image for suite {0!r}; one of {1}".format(suite, ", ".join(SUITES)))
+    return suite
+
+
+def recipe(suite=None):
     with open(BOOT_SCRIPT, "rb") as f:
         boot = hashlib.sha256(f.read()).hexdigest()
-    return {"version": RECIPE_VERSION, "suite": SUITE, "mirror": MIRROR, "security": SECURITY,
+    return {"version": RECIPE_VERSION, "suite": _suite(suite), "mirror": MIRROR, "security": SECURITY,
             "packages": sorted(PACKAGES), "repo": sorted(REPO_PACKAGES), "modules": ["ssl", "socache_shmcb"],
             "boot": boot, "arch": os.uname().machine}
 
 
-def recipe_hash():
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:16]
+def recipe_hash(suite=None):
+    return hashlib.sha256(json.dumps(recipe(suite), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def image_dir():
-    return os.path.join(CACHE_ROOT, recipe_hash())
+def image_dir(suite=None):
+    return os.path.join(CACHE_ROOT, recipe_hash(suite))
 
 
-def rootfs():
+def rootfs(suite=None):
     """The cached image's root filesystem (None when not built yet)."""
-    path = os.path.join(image_dir(), "rootfs")
-    return path if os.path.exists(os.path.join(image_dir(), "complete.json")) else None
+    path = os.path.join(image_dir(suite), "rootfs")
+    return path if os.path.exists(os.path.join(image_dir(suite), "complete.json")) else None
 
 
 def _run(argv, log, **kw):
@@ -95,18 +107,20 @@ chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin apt-get clean
 """
 
 
-def build(force=False, log_stream=None):
-    """Build the image unless cached; return its rootfs. Concurrent callers wait for one build."""
-    if not force and rootfs():
-        return rootfs()
+def build(force=False, log_stream=None, suite=None):
+    """Build the suite's image unless cached; return its rootfs. Concurrent callers of one suite wait for one build
+    (a lock per recipe: the suites build side by side)."""
+    suite = _suite(suite)
+    if not force and rootfs(suite):
+        return rootfs(suite)
     if shutil.which("debootstrap") is None:
         raise ImageError("debootstrap is not installed: apt-get install debootstrap (scripts/apt-packages.txt)")
     os.makedirs(CACHE_ROOT, exist_ok=True)
-    with open(os.path.join(CACHE_ROOT, ".lock"), "w") as lock:
+    with open(os.path.join(CACHE_ROOT, ".lock-" + recipe_hash(suite)), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and rootfs():
-            return rootfs()
-        final = image_dir()
+        if not force and rootfs(suite):
+            return rootfs(suite)
+        final = image_dir(suite)
         tmp = final + ".building"
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
@@ -115,13 +129,13 @@ def build(force=False, log_stream=None):
         started = time.monotonic()
         with open(os.path.join(tmp, "build.log"), "wb") as log:
             if log_stream:
-                log_stream.write("fleet image: building {0} with debootstrap (log {1})\n".format(
-                    recipe_hash(), os.path.join(final, "build.log")))
+                log_stream.write("fleet image: building {0} ({1}) with debootstrap (log {2})\n".format(
+                    suite, recipe_hash(suite), os.path.join(final, "build.log")))
                 log_stream.flush()
-            _run(["debootstrap", "--variant=minbase", "--components=main", SUITE, root, MIRROR], log)
+            _run(["debootstrap", "--variant=minbase", "--components=main", suite, root, MIRROR], log)
             with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
                 f.write("deb {0} {1} main\ndeb {0} {1}-updates main\ndeb {2} {1}-security main\n".format(
-                    MIRROR, SUITE, SECURITY))
+                    MIRROR, suite, SECURITY))
             policy = os.path.join(root, "usr/sbin/policy-rc.d")
             with open(policy, "w") as f:
                 f.write("#!/bin/sh\n# fleet image build: no package script starts a daemon\nexit 101\n")
@@ -133,7 +147,7 @@ def build(force=False, log_stream=None):
             _make_repo(os.path.join(root, "var/tmp/fleet-repo"), os.path.join(tmp, "repo"), log)
             _finish(root)
         with open(os.path.join(tmp, "complete.json"), "w") as f:
-            json.dump(dict(recipe(), seconds=round(time.monotonic() - started, 1),
+            json.dump(dict(recipe(suite), seconds=round(time.monotonic() - started, 1),
                            built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), f, indent=1)
         if os.path.exists(final):
             shutil.rmtree(final)
@@ -141,9 +155,9 @@ def build(force=False, log_stream=None):
         return os.path.join(final, "rootfs")
 
 
-def repo_dir():
-    """The hosts' local package source of the cached image (.deb files and their Packages index)."""
-    return os.path.join(image_dir(), "repo")
+def repo_dir(suite=None):
+    """The hosts' local package source of the suite's cached image (.deb files and their Packages index)."""
+    return os.path.join(image_dir(suite), "repo")
 
 
 def _make_repo(downloaded, repo, log):
@@ -190,9 +204,10 @@ def _finish(root):
 
 
 def main(argv=None):
+    """python -m fleet.image [--force] [SUITE...] (default: bookworm): build or find each, print its rootfs."""
     argv = sys.argv[1:] if argv is None else argv
-    path = build(force="--force" in argv, log_stream=sys.stderr)
-    print(path)
+    for suite in [a for a in argv if not a.startswith("-")] or [SUITE]:
+        print(build(force="--force" in argv, log_stream=sys.stderr, suite=suite))
     return 0
 
 

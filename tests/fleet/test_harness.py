@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from fleet import Fleet, FleetError, image
+from fleet.testing import SELFTEST_INDEX, SELFTEST_NAME
 from fleet.fleet import BASE_DIR, PREFIX, RANGE, guard_route_present, link_names, mounts_below, netns_list, routes
 
 
@@ -24,7 +25,7 @@ def machine_snapshot():
 
 def test_up_isolated_then_down_leaves_nothing():
     before = machine_snapshot()
-    fleet = Fleet("selftest", index=3)
+    fleet = Fleet(SELFTEST_NAME, index=SELFTEST_INDEX)
     try:
         fleet.up(2)
         hosts = fleet.hosts
@@ -65,15 +66,16 @@ def test_up_isolated_then_down_leaves_nothing():
 
 def test_up_refuses_over_what_it_did_not_create():
     before = machine_snapshot()
-    subprocess.run(["ip", "link", "add", "ofl3br", "type", "bridge"], check=True)  # someone else's, by its name
+    bridge = "{0}{1}br".format(PREFIX, SELFTEST_INDEX)
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)  # someone else's, by its name
     try:
         with pytest.raises(FleetError) as err:
-            Fleet("selftest", index=3).up(1)
-        assert "did not create" in str(err.value) and "ofl3br" in str(err.value)
-        assert not [n for n in netns_list() if n.startswith("ofl3-")]
-        assert not os.path.exists(Fleet("selftest", index=3).dir)
+            Fleet(SELFTEST_NAME, index=SELFTEST_INDEX).up(1)
+        assert "did not create" in str(err.value) and bridge in str(err.value)
+        assert not [n for n in netns_list() if n.startswith("{0}{1}-".format(PREFIX, SELFTEST_INDEX))]
+        assert not os.path.exists(Fleet(SELFTEST_NAME, index=SELFTEST_INDEX).dir)
     finally:
-        subprocess.run(["ip", "link", "del", "ofl3br"], check=True)
+        subprocess.run(["ip", "link", "del", bridge], check=True)
     assert machine_snapshot() == before
 
 
@@ -94,3 +96,15 @@ def test_image_is_cached_by_recipe_hash():
                  "usr/bin/curl", "etc/apache2/mods-enabled/ssl.load", "etc/apache2/mods-enabled/socache_shmcb.load"):
         assert os.path.lexists(os.path.join(path, tool)), tool
     assert not [n for n in os.listdir(os.path.join(path, "etc/ssh")) if n.startswith("ssh_host_")]
+
+
+def test_trixie_image_beside_bookworm():
+    """Debian 13's image: its own recipe hash (the suite is part of it), Python 3.13, mod_ssl enabled (stock trixie has
+    it off), and its own package source of trixie's .debs."""
+    path = image.build(suite="trixie")
+    assert image.recipe_hash("trixie") != image.recipe_hash() and path == image.rootfs("trixie")
+    assert os.path.exists(os.path.join(path, "usr/bin/python3.13"))
+    assert os.path.lexists(os.path.join(path, "etc/apache2/mods-enabled/ssl.load"))
+    debs = sorted(n for n in os.listdir(image.repo_dir("trixie")) if n.endswith(".deb"))
+    assert [n.split("_")[0] for n in debs] == ["python3-cffi-backend", "python3-cryptography", "python3-openssl"]
+    assert [n for n in debs if n.startswith("python3-openssl_25.")], debs

@@ -15,6 +15,38 @@ for p in (TESTS, os.path.join(TESTS, "integration")):
 import ansible_runner  # noqa: E402
 from lab.trees import tree_digest  # noqa: E402
 
+
+
+def _index_in_use(index):
+    """Whether fleet index `index` is taken on this machine: a registered fleet of ours with it, or its bridge or a
+    namespace of its name, whoever made them (a second session, a run that was killed before its `down`)."""
+    from fleet.fleet import PREFIX, Fleet, FleetError, link_names, netns_list, registered_fleets
+    if "{0}{1}br".format(PREFIX, index) in link_names():
+        return True
+    if any(n.startswith("{0}{1}-".format(PREFIX, index)) for n in netns_list()):
+        return True
+    for name in registered_fleets():
+        try:
+            if Fleet.load(name).index == index:
+                return True
+        except (FleetError, OSError, ValueError, KeyError):  # an unreadable record: nothing to learn from it
+            continue
+    return False
+
+
+def _selftest_index():
+    """The harness's own fleet: the first index after the session's ($OCSP_FLEET_INDEX, conftest.py) that nothing
+    on the machine uses (3 on a quiet machine), so that neither a second session nor what a killed run left behind
+    meets the self-test (CI once failed on a fleet "test3" left up by an interrupted run)."""
+    session = int(os.environ.get("OCSP_FLEET_INDEX", "2"))
+    for index in range(session + 1, 240):
+        if not _index_in_use(index):
+            return index
+    raise RuntimeError("no free fleet index above {0} for the harness's self-test".format(session))
+
+
+SELFTEST_INDEX = _selftest_index()
+SELFTEST_NAME = "selftest" if SELFTEST_INDEX == 3 else "selftest{0}".format(SELFTEST_INDEX)
 CALLBACKS = os.path.join(HERE, "callback_plugins")
 CA_FILE = "/etc/ssl/fleet/ca-bundle.pem"  # the lab PKI's CA bundle, deployed on every host
 STAPLE_TASK = "Handshake with every planned vhost and judge its staple (bounded retries for the lazy first fetch)"
@@ -26,7 +58,8 @@ KEPT = ("conf-available/ocsp-stapling.conf", "conf-enabled/ocsp-stapling.conf")
 
 
 def config_digests(fleet, ignore=()):
-    return dict((h.name, tree_digest(h.path("etc/apache2"), ignore=ignore)) for h in fleet.hosts)
+    """{host: digest of its Apache configuration tree} (etc/apache2, or etc/httpd on the Red Hat layout)."""
+    return dict((h.name, tree_digest(h.path(h.tree), ignore=ignore)) for h in fleet.hosts)
 
 
 def rollout_vars(tmp_path, **extra):

@@ -6,10 +6,10 @@ namespaces are deleted."""
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
+import ansible_runner
 from lab.procs import HTTP_PROBE, stop_pid
 
 _COUNTER = [0]
@@ -79,7 +79,7 @@ class Netns(object):
         wrapper = os.path.join(self.tmpdir, "python-in-" + self.name)
         exports = "".join("export {0}='{1}'\n".format(k, v) for k, v in sorted(self.env.items()))
         with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\n{2}exec ip netns exec {0} {1} \"$@\"\n".format(self.name, sys.executable, exports))
+            f.write("#!/bin/sh\n{2}exec ip netns exec {0} {1} \"$@\"\n".format(self.name, ansible_runner.NODE_PYTHON, exports))
         os.chmod(wrapper, 0o755)
         path = os.path.join(self.tmpdir, "inventory-" + self.name)
         with open(path, "w") as f:

@@ -63,12 +63,15 @@ def env(collections_path, extra=None):
     })
     if extra:
         out.update(extra)
+    out.update(ansible_runner.DEPRECATION_ENV)
     return out
 
 
 def run(argv, cwd, environ, timeout=900):
+    """Run a command; (returncode, output). A deprecation warning of ours in the output fails the test."""
     proc = subprocess.run([str(a) for a in argv], cwd=str(cwd), env=environ, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout, check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     return proc.returncode, proc.stdout
 
 

@@ -10,11 +10,11 @@ holder process.
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
+import ansible_runner
 from lab.procs import free_port, pid_alive, stop_pid
 
 SETUP_INSTANCE = "/usr/share/doc/apache2/examples/setup-instance"
@@ -66,7 +66,7 @@ class MountNamespace(object):
     def inventory(self):
         wrapper = os.path.join(self.tmpdir, "python-in-mountns")
         with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\nexec nsenter -t {0} -m -- {1} \"$@\"\n".format(self.proc.pid, sys.executable))
+            f.write("#!/bin/sh\nexec nsenter -t {0} -m -- {1} \"$@\"\n".format(self.proc.pid, ansible_runner.NODE_PYTHON))
         os.chmod(wrapper, 0o755)
         path = os.path.join(self.tmpdir, "inventory-mountns")
         with open(path, "w") as f:

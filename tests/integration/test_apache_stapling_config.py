@@ -167,8 +167,8 @@ def test_apply_converge_remove_byte_for_byte(run_module, site, lab):
     assert absent["cache_kept_parent"]["pid"] == s._read_pid() and "AH00820" in absent["cache_kept_reason"]
     kept = (snippet, os.path.join(s.confdir, "conf-enabled/ocsp-stapling.conf"))
     now = tree_hash(s.confdir)
-    assert dict((p, v) for p, v in now.items() if p not in kept) == dict((p, v) for p, v in start.items()
-                                                                        if p not in kept)
+    but_kept = dict((p, v) for p, v in start.items() if p not in kept)
+    assert dict((p, v) for p, v in now.items() if p not in kept) == but_kept
     assert "SSLUseStapling" not in s.read_conf("conf-available/ocsp-stapling.conf")
     s.graceful()  # the kept cache is what keeps Apache alive here
     again = apply(run_module, s, [], state="absent")

@@ -18,6 +18,7 @@ def test_syntax_check_by_fqcn(name, tmp_path):
          "ocsp.stapling." + name],
         env=ansible_runner.ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         universal_newlines=True, timeout=120, check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     assert proc.returncode == 0, proc.stdout
     assert "playbook: " in proc.stdout
 

@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 
 import pytest
 
@@ -109,7 +108,7 @@ def test_fleet_with_an_unreachable_host_still_gets_its_report(rollout_lab, tmp_p
         "apache_stapling_journal_dir={2}\n"
         "web3 ansible_host=127.0.0.1 ansible_port={3} ansible_user=nobody "
         "ansible_ssh_common_args='-o ConnectTimeout=5 -o BatchMode=yes'\n".format(
-            sys.executable, lab.apache.confdir, tmp_path / "journal", closed_port()))
+            ansible_runner.NODE_PYTHON, lab.apache.confdir, tmp_path / "journal", closed_port()))
     extra = {"apache_stapling_egress": False, "apache_stapling_ca_file": lab.pki.ca_bundle_path,
              "apache_stapling_report_dir": str(tmp_path / "reports"), "apache_stapling_canary": "100%",
              "apache_stapling_max_fail_percentage": 100}
@@ -138,6 +137,7 @@ def test_default_report_dir_is_where_the_playbook_runs(lab, tmp_path):
                                                    "ocsp_stapling_verify_ca_file": lab.pki.ca_bundle_path})],
         env=ansible_runner.ansible_env(extra=env), cwd=str(tmp_path), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:]
     reports = tmp_path / "ocsp-stapling-reports"
     assert {"verify-latest.json", "verify-latest.html", "verify-latest.md"} <= set(os.listdir(str(reports)))
@@ -154,6 +154,7 @@ def report_playbook(*extra, **kw):
     proc = subprocess.run(cmd, env=ansible_runner.ansible_env(extra=kw.get("env")), cwd=kw.get("cwd"),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
                           check=False)
+    ansible_runner.check_deprecations(proc.stdout)
     return proc.returncode, proc.stdout
 
 

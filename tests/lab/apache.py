@@ -198,6 +198,9 @@ class ApacheSandbox(object):
     def ctl_env(self):
         env = dict(os.environ)
         env["APACHE_CONFDIR"] = self.confdir
+        # a2ensite & co. keep state markers in /var/lib/apache2 whatever the tree: labs side by side (xdist workers)
+        # raced on them ("Failed to remove old marker"). Each sandbox keeps its own.
+        env["APACHE_STATE_DIRECTORY"] = os.path.join(self.root, "state")
         env["LC_ALL"] = "C"
         return env
 

@@ -1,8 +1,10 @@
 """What the collection declares to the ecosystem agrees with itself and with what is tested.
 
-- the supported ansible-core lines: scripts/setup.sh builds one venv per line (CORES), scripts/test.sh runs sanity
-  and unit on each and integration on the oldest and the newest, meta/runtime.yml's requires_ansible starts at the
-  oldest, the README's support table names exactly those lines, and the ansible-core running this test is one;
+- the supported ansible-core lines: scripts/setup.sh builds one venv per line (CORES) on a Python the line supports
+  (CORE_PYTHONS; on this machine or in the Debian 13 root file system), scripts/test.sh runs sanity and unit on each
+  and integration on the oldest, the main and the newest, meta/runtime.yml's requires_ansible starts at the oldest,
+  the README's support table names exactly those lines with their Pythons and stages, and the ansible-core and Python
+  running this test are one of those pairs;
 - the Python requirements (requirements.txt, what ansible-builder puts in an execution environment): minimums only,
   equal to what plugins/module_utils/_deps.py enforces; meta/execution-environment.yml names the two files;
 - galaxy.yml's metadata is complete and every place naming the repository names the same one;
@@ -39,17 +41,33 @@ def cores():
     return m.group(1).split()
 
 
-def test_cores_are_consecutive_lines_oldest_first():
+def core_pythons():
+    """setup.sh's CORE_PYTHONS: {line: [controller Python versions]}."""
+    m = re.search(r"^declare -A CORE_PYTHONS=\((.*?)^\)", read("scripts/setup.sh"), re.M | re.S)
+    assert m, "scripts/setup.sh has no CORE_PYTHONS table"
+    return {k: v.split() for k, v in re.findall(r'\[(\d+\.\d+)\]="([^"]*)"', m.group(1))}
+
+
+def main_line(rel):
+    m = re.search(r"^MAIN=(\S+)$", read(rel), re.M)
+    assert m, "{0} has no MAIN= line".format(rel)
+    return m.group(1)
+
+
+def test_cores_are_distinct_lines_oldest_first_each_with_its_pythons():
     found = [tuple(int(p) for p in c.split(".")) for c in cores()]
     assert len(found) >= 2
-    assert found == sorted(found)
-    for a, b in zip(found, found[1:]):
-        assert b == (a[0], a[1] + 1), "a supported line is missing between {0} and {1}".format(a, b)
+    assert found == sorted(set(found))
+    assert sorted(core_pythons()) == sorted(cores())
+    for line, pythons in core_pythons().items():
+        assert pythons and pythons == sorted(pythons, key=lambda v: tuple(int(p) for p in v.split("."))), line
+    assert main_line("scripts/setup.sh") in cores()
 
 
-def test_this_ansible_core_is_a_supported_line():
+def test_this_ansible_core_is_a_supported_line_on_a_python_it_supports():
     line = ".".join(ANSIBLE_CORE_VERSION.split(".")[:2])
     assert line in cores()
+    assert "{0}.{1}".format(*sys.version_info[:2]) in core_pythons()[line]
 
 
 def test_requires_ansible_starts_at_the_oldest_tested_line():
@@ -59,22 +77,32 @@ def test_requires_ansible_starts_at_the_oldest_tested_line():
 def test_test_sh_runs_the_matrix():
     m = re.search(r"^ALL=\(([^)]*)\)", read("scripts/test.sh"), re.M | re.S)
     stages = m.group(1).split()
-    newest, oldest = cores()[-1], cores()[0]
-    for core in cores():
-        suffix = "" if core == newest else "-" + core
-        assert "sanity" + suffix in stages
-        assert "unit" + suffix in stages
-    assert "integration" in stages and "integration-" + oldest in stages
-    # The stage without a version is the newest line.
-    assert re.search(r'^V19=\$ROOT/\.venv/ansible-{0}$'.format(re.escape(newest)), read("scripts/test.sh"), re.M)
+    main, oldest, newest = main_line("scripts/setup.sh"), cores()[0], cores()[-1]
+    assert main_line("scripts/test.sh") == main
+    for kind in ("sanity", "unit"):
+        assert [s for s in stages if s.startswith(kind + "-")] == [kind + "-" + c for c in cores()]
+    assert sorted(s for s in stages if s.startswith("integration-")) == sorted(
+        set("integration-" + c for c in (main, oldest, newest)))
+    assert {"lint", "build", "fleet"} <= set(stages)
 
 
-def test_readme_support_table_names_the_tested_lines():
+def support_table():
     readme = read("README.md")
     m = re.search(r"^## Supported versions\n(.*?)^## ", readme, re.M | re.S)
     assert m, "README.md has no '## Supported versions' section"
-    rows = re.findall(r"^\| ansible-core (\d+\.\d+) \|", m.group(1), re.M)
-    assert rows == cores()
+    return re.findall(r"^\| ansible-core (\d+\.\d+) \| ([^|]*) \|(.*)$", m.group(1), re.M)
+
+
+def test_readme_support_table_names_the_tested_lines_their_pythons_and_stages():
+    rows = support_table()
+    assert [r[0] for r in rows] == cores()
+    test_sh = read("scripts/test.sh")
+    for line, python, rest in rows:
+        assert any(v in python for v in core_pythons()[line]), (line, python)
+        for kind in ("sanity", "unit"):
+            assert "`{0}-{1}`".format(kind, line) in rest, (line, kind)
+        named = re.findall(r"`(integration-[\d.]+)`", rest)
+        assert all(n in test_sh for n in named), named
 
 
 def requirement_lines(rel):

@@ -127,8 +127,22 @@ def test_runtime_layout_follows_the_configuration(tmp_path):
     assert env_only["run_dir"] == "/from/env" and env_only["pid_file"] == "/from/env/apache2.pid"
     assert env_only["envvars"] == os.path.join(d, "envvars") and env_only["lock_dir"] == "/lock"
     assert env_only["env"]["APACHE_LOG_DIR"] == "/var/log/apache2-x"
-    directives = [Directive("DefaultRuntimeDir", ["run"], "x", 1), Directive("PidFile", ["httpd.pid"], "x", 2),
+    directives = [Directive("DefaultRuntimeDir", ["run"], "x", 1), Directive("PidFile", ["run/httpd.pid"], "x", 2),
                   Directive("ErrorLog", ["logs/error_log"], "x", 3)]
     conf = inst.runtime_layout(directives, {})
+    # A relative PidFile is ServerRoot's, not DefaultRuntimeDir's (httpd's ap_log_pid: ap_server_root_relative):
+    # Red Hat's run/httpd.pid is /etc/httpd/run/httpd.pid, never .../run/run/httpd.pid.
     assert conf["run_dir"] == os.path.join(d, "run") and conf["pid_file"] == os.path.join(d, "run", "httpd.pid")
     assert conf["error_log"] == os.path.join(d, "logs/error_log")
+
+
+def test_relative_pid_file_is_server_root_relative(tmp_path):
+    """Measured with Debian's apache2 2.4.71 (DefaultRuntimeDir run, PidFile run/httpd.pid: the pid file is
+    ROOT/run/httpd.pid) and as httpd's log.c says. Red Hat's httpd has DEFAULT_PIDLOG run/httpd.pid compiled in."""
+    root = str(tmp_path / "httpd")
+    inst = ApacheInstance("/usr/sbin/httpd", server_root=root).resolve({})
+    compiled = inst.runtime_layout([], {"DEFAULT_PIDLOG": "run/httpd.pid"})
+    assert compiled["pid_file"] == os.path.join(root, "run", "httpd.pid")
+    directives = [Directive("DefaultRuntimeDir", ["/run/httpd"], "x", 1), Directive("PidFile", ["httpd.pid"], "x", 2)]
+    conf = inst.runtime_layout(directives, {})
+    assert conf["run_dir"] == "/run/httpd" and conf["pid_file"] == os.path.join(root, "httpd.pid")
