@@ -15,8 +15,8 @@ description:
     the stapling in force, the problems; with O(journal_dir) the node-side RV(preflight)), what
     M(ocsp.stapling.ocsp_responder_info) returns for the certificates of its TLS vhosts (RV(certificates),
     RV(endpoints)), and the node's Python libraries (RV(libraries)).
-  - The result is the whole input of the filter M(ocsp.stapling.stapling_plan#filter) (C(facts |
-    ocsp.stapling.stapling_plan)); the role M(ocsp.stapling.apache_stapling) detects with it.
+  - The result is the whole input of the filter P(ocsp.stapling.stapling_plan#filter) (C(facts |
+    ocsp.stapling.stapling_plan)); the role C(ocsp.stapling.apache_stapling) detects with it.
   - Works on a node without the C(cryptography) library. Apache is read as always, RV(libraries) says what is
     missing, and RV(certificates) and RV(endpoints) are empty (reading a certificate needs the library). A caller
     learns every gap at once, installs what is missing, and runs the module again. One certificate that cannot be read

@@ -11,7 +11,7 @@ module: stapling_summary
 short_description: Write the fleet's JSON summary and its report (HTML page, Markdown) on the controller
 version_added: 1.1.0
 description:
-  - From the hosts' reports (the fact C(apache_stapling_report) the role M(ocsp.stapling.apache_stapling) and the
+  - From the hosts' reports (the fact C(apache_stapling_report) the role C(ocsp.stapling.apache_stapling) and the
     playbook C(ocsp.stapling.verify) set), builds the fleet's JSON summary (the collection's C(docs/report-schema.md),
     each host's one C(outcome) as its report decided it) and writes it in O(dir) as C(<kind>-<timestamp>.json) and
     under its C(latest) name, then the page (C(.html)) and the Markdown (C(.md)) beside it under both names.
@@ -19,9 +19,9 @@ description:
     a verification under C(--check); C(latest.json) is always the last real rollout's, every other kind of run writes
     C(<kind>-latest.json), so a dry run never replaces the record of a real change.
   - With O(src), renders the page and the Markdown of an earlier summary beside it instead (the role
-    M(ocsp.stapling.stapling_report) and the playbook C(ocsp.stapling.report) do).
+    C(ocsp.stapling.stapling_report) and the playbook C(ocsp.stapling.report) do).
   - The page is rendered by Jinja2 itself with autoescape, the Markdown with its own escaping, from one view of the
-    summary (the filters M(ocsp.stapling.stapling_report_view#filter) and M(ocsp.stapling.stapling_report_render#filter)
+    summary (the filters P(ocsp.stapling.stapling_report_view#filter) and P(ocsp.stapling.stapling_report_render#filter)
     are the same code); each file is written atomically (a temporary file in the same directory, renamed), so a
     reader sees the old file or the new one. It prints where the summary and the report are.
   - An action that runs on the controller only; it needs no connection to a host. Run it once per batch
@@ -35,7 +35,7 @@ attributes:
     support: full
     details:
       - Changes no host. The summary of a dry run is written all the same, under the dry run's own names (C(-check),
-        C(audit)): it is the record of that run, on the controller.
+        C(audit)), as the record of that run, on the controller.
   diff_mode:
     support: none
   idempotent:
@@ -97,7 +97,7 @@ options:
   html_template:
     description:
       - A Jinja2 template of your own for the page (autoescaped when its name ends in C(.html.j2)); it sees the view of
-        M(ocsp.stapling.stapling_report_view#filter) as C(v). Default the role M(ocsp.stapling.stapling_report)'s
+        P(ocsp.stapling.stapling_report_view#filter) as C(v). Default the role C(ocsp.stapling.stapling_report)'s
         C(templates/report.html.j2).
     type: path
   markdown_template:
@@ -125,7 +125,6 @@ options:
     default: 10
 seealso:
   - module: ocsp.stapling.ocsp_staple_metrics
-  - role: ocsp.stapling.stapling_report
 """
 
 EXAMPLES = r"""
