@@ -18,10 +18,11 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.ocsp.stapling.plugins.plugin_utils._metrics import write_atomic
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_render import stapling_report_render
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._report_view import ReportError
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._summary import (
-    FORMATS, PLAYBOOKS, dumps, kind_of, latest_of, stamp, stapling_fleet_report, write_atomic)
+    FORMATS, PLAYBOOKS, dumps, kind_of, latest_of, stamp, stapling_fleet_report)
 
 display = Display()
 

@@ -110,7 +110,8 @@ def exposition(summary):
 
 
 def write_atomic(path, text, mode=0o644):
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never a part: a temporary file
+    """Both actions' one write (the metrics file; the summary, page and Markdown of ``stapling_summary``).
+    Write ``text`` to ``path`` so that a reader sees the old file or the new one, never a part: a temporary file
     in the same directory whose name does not end in .prom (node_exporter reads only *.prom), made with mkstemp
     (O_EXCL: never a file someone planted), written, synced, given its mode, renamed over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))

@@ -12,8 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import tempfile
 
 from ansible_collections.ocsp.stapling.plugins.plugin_utils._outcome import (
     OUTCOMES, STATUS_OF, no_report_cause, text, unreachable_cause)
@@ -107,24 +105,6 @@ def latest_of(playbook, check_mode):
 def stamp(generated):
     """2026-12-03T08:04:17Z -> 20261203T080417Z (the timestamp in a file name)."""
     return str(generated).replace(":", "").replace("-", "")
-
-
-def write_atomic(path, text, mode=0o644):
-    """Write ``text`` to ``path`` so that a reader (a browser, CI, node_exporter) sees the old file or the new one,
-    never a part: a temporary file made by mkstemp in the same directory, synced, given its mode, renamed."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".{0}.".format(os.path.basename(path)), suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def dumps(summary):
