@@ -291,8 +291,6 @@ configtest:
   sample: {"ran": true, "ok": true, "output": "Syntax OK"}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._apache import read_instance

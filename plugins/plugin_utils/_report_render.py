@@ -48,8 +48,8 @@ def _template(env_path):
     path = os.path.abspath(to_text(env_path or ""))
     if not env_path or not os.path.isfile(path):
         raise ReportError("stapling_report_render: template {0!r} is not a file; give the path of a Jinja2 "
-                                 "template (the role ocsp.stapling.stapling_report ships report.html.j2 and "
-                                 "report.md.j2)".format(env_path))
+                          "template (the role ocsp.stapling.stapling_report ships report.html.j2 and "
+                          "report.md.j2)".format(env_path))
     try:
         return path, _environment(os.path.dirname(path)).get_template(os.path.basename(path))
     except jinja2.TemplateError as e:

@@ -24,6 +24,7 @@ class ReportError(ValueError):
     """A summary, a template or an option the report cannot use; the message names it and the fix. The filters turn
     it into AnsibleFilterError, the action ocsp.stapling.stapling_summary into a failed task."""
 
+
 # vhost state -> (words, colour)
 STATES = {
     "verified": ("verified", "ok"),
@@ -296,7 +297,7 @@ def _load(summary, source):
             summary = json.loads(summary)
         except ValueError as e:
             raise ReportError("stapling_report_view: the summary{0} is not JSON ({1}); give the JSON file "
-                                     "written by ocsp.stapling.rollout, audit or verify".format(where, e))
+                              "written by ocsp.stapling.rollout, audit or verify".format(where, e))
     if not isinstance(summary, dict) or not _str(summary.get("schema")).startswith(SCHEMA_PREFIX) \
             or not isinstance(summary.get("hosts"), dict):
         raise ReportError(
@@ -352,7 +353,7 @@ def stapling_report_view(summary, source=None, danger_fraction=0.33, chart_rows=
     danger_fraction = float(_number(danger_fraction, "danger_fraction", float))
     if not 0 < danger_fraction < 1:
         raise ReportError("stapling_report_view: danger_fraction must be between 0 and 1 (e.g. 0.33 for "
-                                 "the last third of a staple's validity), got {0}".format(danger_fraction))
+                          "the last third of a staple's validity), got {0}".format(danger_fraction))
     chart_rows = int(_number(chart_rows, "chart_rows", int))
     attention_rows = int(_number(attention_rows, "attention_rows", int))
     open_hosts = int(_number(open_hosts, "open_hosts", int))

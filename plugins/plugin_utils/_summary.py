@@ -47,7 +47,7 @@ def stapling_fleet_report(host_reports, playbook, generated, failed_hosts=None, 
     unreachable_hosts = list(unreachable_hosts or [])
     if last_results is not None and not isinstance(last_results, dict):
         raise ReportError("stapling_fleet_report: last_results must be a dict of host name to a list of "
-                                 "registered results, got {0!r}".format(type(last_results).__name__))
+                          "registered results, got {0!r}".format(type(last_results).__name__))
     hosts = {}
     totals = dict((s, 0) for s in STATUSES)
     totals.update(hosts=0, vhosts=0, staples_valid=0, drift_hosts=0, outcomes=dict((o, 0) for o in OUTCOMES))

@@ -81,7 +81,6 @@ def detect(run, which):
     return (active[0] if active else "none"), details
 
 
-
 def make_backend(name, run, which, legacy=False):
     """The backend object for name (nftables, iptables, firewalld, ufw); StaplingError when its tools are missing."""
     if name == "iptables":

@@ -1,4 +1,5 @@
-"""What every backend shares: rule identity, the rules wanted for endpoints (validated, resolved, refused where egress must not go), the host's address families."""
+"""What every backend shares: rule identity, the rules wanted for endpoints (validated, resolved, refused where
+egress must not go), the host's address families."""
 
 import pytest
 
@@ -25,6 +26,7 @@ def test_rule_keys_round_trip():
     back = _firewall.Rule.from_key(rule.key)
     assert (back.family, back.address, back.port, back.uid) == ("ip6", "2001:db8::1", 8080, 33)
 
+
 def test_desired_rules_resolve_every_address():
     rules, resolved = _firewall.desired_rules(
         [{"host": "ocsp.example.org", "port": 80}, {"host": "[2001:db8::7]", "port": 8888}],
@@ -32,6 +34,7 @@ def test_desired_rules_resolve_every_address():
         _firewall._resolve(host, port))
     assert sorted(rules) == ["ip 192.0.2.1 tcp/80", "ip6 2001:db8::1 tcp/80", "ip6 2001:db8::7 tcp/8888"]
     assert resolved[1]["addresses"] == ["2001:db8::7"]
+
 
 def test_address_family_the_host_lacks():
     only_v4 = set(["ip"])
@@ -45,6 +48,7 @@ def test_address_family_the_host_lacks():
     with pytest.raises(StaplingError, match="need ip6tables"):
         fw.plan(v6)
 
+
 def test_host_families_reads_the_namespace_setting(tmp_path):
     conf = tmp_path / "sys" / "net" / "ipv6" / "conf" / "all"
     conf.mkdir(parents=True)
@@ -53,6 +57,7 @@ def test_host_families_reads_the_namespace_setting(tmp_path):
     (conf / "disable_ipv6").write_text("0\n")
     assert _firewall.host_families(str(tmp_path)) == set(["ip", "ip6"])
     assert _firewall.host_families(str(tmp_path / "none")) == set(["ip"])
+
 
 @pytest.mark.parametrize("endpoint, fragment", [
     ({"port": 80}, "has no host"),
@@ -65,6 +70,7 @@ def test_host_families_reads_the_namespace_setting(tmp_path):
 def test_bad_endpoints(endpoint, fragment):
     with pytest.raises(StaplingError, match=fragment):
         _firewall.desired_rules([endpoint], resolver=lambda h, p: ["192.0.2.1"])
+
 
 @pytest.mark.parametrize("address, word", [
     ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("0.0.0.0", "unspecified"), ("::", "unspecified"),
@@ -79,10 +85,12 @@ def test_destinations_that_are_never_a_responder_are_refused(address, word):
                                 families=set(["ip", "ip6"]))
     assert word in err.value.msg and "endpoints[0]: ocsp.example.org port 80" in err.value.msg
 
+
 def test_private_and_loopback_responders_stay_allowed():
     rules, _resolved = _firewall.desired_rules([{"host": "10.1.2.3"}, {"host": "127.0.0.1", "port": 8080}],
                                                resolver=lambda h, p: [h], families=set(["ip"]))
     assert sorted(rules) == ["ip 10.1.2.3 tcp/80", "ip 127.0.0.1 tcp/8080"]
+
 
 def test_allowed_networks_restrict_egress():
     rules, _resolved = _firewall.desired_rules([{"host": "10.1.2.3"}], resolver=lambda h, p: [h],

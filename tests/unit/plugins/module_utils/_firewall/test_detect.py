@@ -34,6 +34,7 @@ def test_detect_refuses_to_guess():
                     "/usr/sbin/ufw status": (0, "Status: active\n", "")})
     assert _firewall.detect(run, which_all)[0] == "ufw"
 
+
 def test_make_backend_names_the_missing_tool():
     with pytest.raises(StaplingError, match="backend nftables needs the nft command; install nftables"):
         _firewall.make_backend("nftables", recorded({}), lambda name: None)

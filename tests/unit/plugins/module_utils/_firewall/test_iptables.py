@@ -28,6 +28,7 @@ SAVED = """*filter
 COMMIT
 """
 
+
 def test_iptables_plan_builds_an_atomic_restore():
     run = recorded({"/usr/sbin/iptables-save -t filter": (0, SAVED, ""),
                     "/usr/sbin/ip6tables-save -t filter": (0, SAVED, "")})
@@ -36,7 +37,7 @@ def test_iptables_plan_builds_an_atomic_restore():
     rules, _res = _firewall.desired_rules([{"host": "192.0.2.1", "port": 8080}], owner_uid=33)
     plan = fw.plan(rules)
     scripts, added, removed, after = plan.change, plan.added, plan.removed, plan.after
-    assert added == ["ip 192.0.2.1 tcp/8080 uid=33"] and removed == []
+    assert added == ["ip 192.0.2.1 tcp/8080 uid=33"] and removed == [] and after == added
     assert scripts["ip"] == [
         "*filter", ":OCSP-STAPLING - [0:0]", '-I OUTPUT 1 -m comment --comment "ocsp.stapling jump" -j OCSP-STAPLING',
         '-A OCSP-STAPLING -d 192.0.2.1 -p tcp -m tcp --dport 8080 -m owner --uid-owner 33 -m comment '

@@ -32,6 +32,7 @@ RULESET = {"nftables": [
               "comment": "ocsp.stapling ip 192.0.2.9 tcp/80", "expr": []}},
 ]}
 
+
 def test_nft_plan_adds_missing_and_purges_stale():
     run = recorded({"/usr/sbin/nft -j list ruleset": (0, json.dumps(RULESET), "")})
     assert _firewall.detect(run, lambda n: "/usr/sbin/nft" if n == "nft" else None)[0] == "nftables"

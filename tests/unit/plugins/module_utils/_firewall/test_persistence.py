@@ -35,6 +35,7 @@ class FakeFiles(object):
         return _firewall.BootPersistence(recorded(answers), which, exists=self.files.__contains__,
                                          read=self.files.__getitem__)
 
+
 def planned_nftables(rules):
     outputs = {"/usr/sbin/nft -j list ruleset": (0, json.dumps({"nftables": [
         {"table": {"family": "inet", "name": "host"}},
@@ -43,6 +44,7 @@ def planned_nftables(rules):
     fw = _firewall.Nftables(recorded(outputs), "/usr/sbin/nft")
     fw.plan(rules)
     return fw
+
 
 def test_persistence_nftables_file_and_unit():
     rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}, {"host": "2001:db8::1"}], owner_uid=33,
@@ -67,6 +69,7 @@ def test_persistence_nftables_file_and_unit():
     assert sorted(writes) == sorted(files) and removals == {} and enable is True
     assert FakeFiles(files, enabled=True).persistence().plan(files) == ({}, {}, None)  # converged
 
+
 def test_persistence_off_removes_ours_and_needs_systemd_when_on():
     rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}], resolver=lambda h, p: [h])
     fw = planned_nftables(rules)
@@ -78,6 +81,7 @@ def test_persistence_off_removes_ours_and_needs_systemd_when_on():
     assert FakeFiles(files).persistence(which=lambda name: None).plan({}) == ({}, files, None)
     with pytest.raises(StaplingError, match="needs systemd"):
         FakeFiles({}).persistence(which=lambda name: None).wanted_files(fw, sorted(rules), rules)
+
 
 def test_persistence_iptables_files_per_family():
     rules, _resolved = _firewall.desired_rules([{"host": "192.0.2.1"}, {"host": "2001:db8::1"}], resolver=lambda h, p: [h])

@@ -28,6 +28,7 @@ To                         Action      From
 192.0.2.9 80/tcp           ALLOW OUT   Anywhere                   # ocsp.stapling ip 192.0.2.9 tcp/80
 """
 
+
 def test_ufw_plan_from_status():
     run = recorded({"/usr/sbin/ufw status": (0, UFW_STATUS, "")})
     fw = _firewall.Ufw(run, "/usr/sbin/ufw")
@@ -35,6 +36,7 @@ def test_ufw_plan_from_status():
     plan = fw.plan(rules, purge=True)
     commands, added, removed, after = plan.change, plan.added, plan.removed, plan.after
     assert added == ["ip 192.0.2.2 tcp/8080"] and removed == ["ip 192.0.2.9 tcp/80"]
+    assert after == ["ip 192.0.2.1 tcp/80", "ip 192.0.2.2 tcp/8080"]
     assert commands == [
         ["/usr/sbin/ufw", "allow", "out", "proto", "tcp", "to", "192.0.2.2", "port", "8080", "comment",
          "ocsp.stapling ip 192.0.2.2 tcp/8080"],
