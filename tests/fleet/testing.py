@@ -16,7 +16,6 @@ import ansible_runner  # noqa: E402
 from lab.trees import tree_digest  # noqa: E402
 
 
-
 def _index_in_use(index):
     """Whether fleet index `index` is taken on this machine: a registered fleet of ours with it, or its bridge or a
     namespace of its name, whoever made them (a second session, a run that was killed before its `down`)."""
