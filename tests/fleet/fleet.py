@@ -288,6 +288,31 @@ class Host(object):
         """Apache's processes (Debian's binary: apache2; on the Red Hat and SUSE layouts it runs as httpd)."""
         return [p for p, _nspid, name in self.processes() if name in ("apache2", "httpd")]
 
+    def restart_apache(self, deadline=120):
+        """A full restart as an operator makes it on Debian: `apache2ctl stop`, then `apache2ctl start` once every
+        Apache process of the host is gone, then back when a TLS port of the host accepts. `apache2ctl stop` returns
+        once it has signalled the parent, not when the parent has exited: a `start` right after it found the old pid
+        file ("httpd (pid 57) already running"), did nothing, and the host was left without Apache until something
+        started it (seen on a loaded machine: the load test counted the requests of that gap against our run)."""
+        self.exec(["apache2ctl", "stop"])
+        self._wait(lambda: not self.apache_pids(), deadline, "Apache's processes to exit after apache2ctl stop")
+        self.exec(["apache2ctl", "start"])
+
+        def serving():
+            try:
+                socket.create_connection((self.address, 443), timeout=2).close()
+                return True
+            except OSError:
+                return False
+        self._wait(serving, deadline, "Apache to accept on port 443 after apache2ctl start")
+
+    def _wait(self, condition, deadline, what):
+        end = time.monotonic() + deadline
+        while not condition():
+            if time.monotonic() > end:
+                raise FleetError("{0}: gave up waiting for {1} after {2} s".format(self.name, what, deadline))
+            time.sleep(0.2)
+
     def kill_apache(self):
         """Kill every apache2 process of the host (SIGKILL, by PID): Apache dies as in a crash."""
         pids = self.apache_pids()

@@ -163,8 +163,7 @@ def test_no_operation_drops_a_request(fresh_fleet, tmp_path):
     # The operator restarts Apache (not under load: that is their downtime, not ours); our next run then finds the
     # kept cache out of force and removes it by a graceful reload.
     for h in fleet.hosts:
-        h.exec(["apache2ctl", "stop"])
-        h.exec(["apache2ctl", "start"])
+        h.restart_apache()
     (rc, _results, out), counts, summary = under_load(fleet, tmp_path, "run after an operator's restart",
                                                       lambda: rollout(apache_stapling_state="absent"))
     assert rc == 0, out[-4000:]
