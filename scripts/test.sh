@@ -82,7 +82,7 @@ copy_tree() {
 # finds on PATH. pyenv's shims answer for versions that are installed but not selected and then
 # fail ("command not found"), so hide the shims and offer each interpreter that really runs.
 python_links() {
-  local dir=$ROOT/.cache/pythons v cand
+  local dir=$WORK/pythons v cand  # the run's own: a stage in the root file system may run beside one here
   rm -rf "$dir"
   mkdir -p "$dir"
   for v in 3.8 3.9 3.10 3.11 3.12 3.13 3.14; do
@@ -103,9 +103,13 @@ stage_sanity() {  # venv [ansible-test options...]
   copy_tree
   local path
   path=$(python_links)
-  echo "interpreters offered to ansible-test: $(cd "$ROOT/.cache/pythons" && echo python*)"
+  echo "interpreters offered to ansible-test: $(cd "$WORK/pythons" && echo python*)"
   local log=$WORK/sanity.log
-  (cd "$TREE" && PATH=$path "$venv/bin/ansible-test" sanity --venv --color no "$@" 2>&1) | tee "$log" \
+  # Inside the root file system ansible-test keeps its venvs in the home every run there shares: two sanity stages
+  # of the lanes take turns (flock), so that neither meets a venv the other is still making.
+  local lock=()
+  [[ -n $INNER ]] && lock=(flock "$HOME/.ansible-test.lock")
+  (cd "$TREE" && PATH=$path "${lock[@]}" "$venv/bin/ansible-test" sanity --venv --color no "$@" 2>&1) | tee "$log" \
     | grep -vE '^(WARNING: Location|Looking in|  Attempting uninstall|    Found existing|    Uninstalling)'
   local rc=${PIPESTATUS[0]}
   if grep -q "All targets skipped" "$log"; then
@@ -254,24 +258,52 @@ record() {  # name rc seconds
   echo "=== stage $1: ${RESULT[$1]} in $3s"
 }
 
-# The fleet stage mostly waits (SSH, its hosts' Apache, reloads) and uses about half a core, the sanity, unit, lint
-# and build stages about one: run together they fit the 2 cores CI has, and the suite stays within its budget
-# (serially it took 23.5 minutes). So when the fleet and other stages are asked for, the fleet runs beside them,
-# its output kept in $WORK/fleet.log and printed when it ends. OCSP_TEST_SERIAL=1 runs everything in order.
+# Two lanes. The fleet stage mostly waits (SSH, its hosts' Apache, reloads) and uses about half a core, the sanity,
+# unit, lint and build stages about one: run together they fit the 2 cores CI has (serially the suite took 23.5
+# minutes, then more than 25 with the lines of issue 23). So when the fleet and other stages are asked for, the fleet
+# starts in a lane of its own beside the others, and once it is done that lane takes stages that run inside the
+# Debian 13 root file system (their own /tmp, mounts and PIDs: nothing they make meets a stage on this machine)
+# while this one goes on with the machine's stages; whichever lane is free claims the next (mkdir in $WORK/claims is
+# the claim). At most two stages run at any time, as before. The lane's output is kept in $WORK/lane/ and printed
+# when this lane is done. OCSP_TEST_SERIAL=1 runs everything in order.
 lane=""
+LANE_DIR=$WORK/lane
+CLAIMS=$WORK/claims
+MOVABLE=()  # stages either lane may run: those inside the root file system
 if [[ ${OCSP_TEST_SERIAL:-0} != 1 && ${#STAGES[@]} -gt 1 && " ${STAGES[*]} " == *" fleet "* ]]; then
-  lane=$WORK/fleet.log
-  mkdir -p "$WORK"
-  echo "=== stage fleet: started beside the other stages (output: $lane, printed at its end)"
-  fleet_start=$(date +%s)
-  run_stage fleet >"$lane" 2>&1 &
-  fleet_pid=$!
-  # Interrupted, pass it on to the fleet's pytest (by its parent's PID) so it takes its hosts down.
-  trap 'pkill -INT -P "$fleet_pid"; wait "$fleet_pid"; exit 130' INT TERM
+  lane=$LANE_DIR
+  rm -rf "$LANE_DIR" "$CLAIMS"
+  mkdir -p "$LANE_DIR" "$CLAIMS"
+  for s in "${STAGES[@]}"; do
+    [[ ${WHERE[$(line_of "$s")]:-host} == rootfs:* ]] && MOVABLE+=("$s")
+  done
+fi
+claim() { mkdir "$CLAIMS/$1" 2>/dev/null; }
+lane_run() {  # stage: run it in the lane, its output, status and seconds in $LANE_DIR
+  local start rc
+  start=$(date +%s)
+  run_stage "$1" >"$LANE_DIR/$1.log" 2>&1
+  rc=$?
+  echo "$rc $(( $(date +%s) - start ))" >"$LANE_DIR/$1.status"
+}
+if [[ -n $lane ]]; then
+  echo "=== stage fleet: started in a lane beside the other stages (output: $LANE_DIR/, printed at the end)"
+  claim fleet
+  (
+    lane_run fleet
+    for s in "${MOVABLE[@]}"; do
+      claim "$s" && lane_run "$s"
+    done
+  ) &
+  lane_pid=$!
+  # Interrupted, pass it on to the lane's processes (the fleet's pytest takes its hosts down on SIGINT).
+  trap 'pkill -INT -P "$lane_pid"; wait "$lane_pid"; exit 130' INT TERM
 fi
 
 for s in "${STAGES[@]}"; do
-  [[ -n $lane && $s == fleet ]] && continue
+  if [[ -n $lane ]]; then
+    [[ $s == fleet || " ${MOVABLE[*]} " == *" $s "* ]] && continue
+  fi
   echo "=== stage $s"
   start=$(date +%s)
   run_stage "$s"
@@ -279,11 +311,24 @@ for s in "${STAGES[@]}"; do
 done
 
 if [[ -n $lane ]]; then
-  wait "$fleet_pid"
-  rc=$?
-  echo "=== stage fleet (ran beside the others)"
-  cat "$lane"
-  record fleet "$rc" $(( $(date +%s) - fleet_start ))
+  for s in "${MOVABLE[@]}"; do
+    claim "$s" || continue
+    echo "=== stage $s"
+    start=$(date +%s)
+    run_stage "$s"
+    record "$s" $? $(( $(date +%s) - start ))
+  done
+  wait "$lane_pid"
+  for s in "${STAGES[@]}"; do
+    [[ -f $LANE_DIR/$s.status ]] || continue
+    echo "=== stage $s (ran in the lane beside the others)"
+    cat "$LANE_DIR/$s.log"
+    read -r rc secs <"$LANE_DIR/$s.status"
+    record "$s" "$rc" "$secs"
+  done
+  for s in "${STAGES[@]}"; do  # claimed by a lane that ended before it (killed): a failure, never a blank
+    [[ -n ${RESULT[$s]:-} ]] || record "$s" 1 0
+  done
 fi
 
 echo
