@@ -99,7 +99,7 @@ class ActionModule(ActionBase):
         display.display("{0}: {1} (vhosts={2}, staples valid={3})".format(
             files[1], outcomes, summary["totals"]["vhosts"], summary["totals"]["staples_valid"]))
         pages = self._render(summary, path, [run_name, latest], args)
-        return {"path": path, "latest": files[1], "files": files + [p for p in pages["files"]],
+        return {"path": path, "latest": files[1], "files": files + list(pages["files"]),
                 "reports": pages["reports"], "totals": summary["totals"]}
 
     # --- an earlier summary ----------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ detection:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
-from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import ensure
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall.api import ensure
 
 
 def main():

@@ -115,8 +115,8 @@ class Firewalld(Backend):
                 commands.append([self.cmd] + scope + edits)
         return commands
 
-    def _apply(self, commands):
-        for argv in commands:
+    def _apply(self, change):  # the commands, in order
+        for argv in change:
             rc, out, err = self.run(argv)
             if rc != 0:
                 raise StaplingError("{0} failed: {1}".format(" ".join(argv[1:]), (err or out).strip()))

@@ -89,11 +89,11 @@ class Iptables(Backend):
         lines.append("COMMIT")
         return lines
 
-    def _describe(self, scripts):
-        return ["{0}: {1}".format(family, line) for family, lines in sorted(scripts.items()) for line in lines]
+    def _describe(self, change):  # {family: the lines of its iptables-restore script}
+        return ["{0}: {1}".format(family, line) for family, lines in sorted(change.items()) for line in lines]
 
-    def _apply(self, scripts):
-        for family, lines in sorted(scripts.items()):
+    def _apply(self, change):
+        for family, lines in sorted(change.items()):
             rc, out, err = self.run([self.bin[family][2], "--noflush"], data="\n".join(lines) + "\n")
             if rc != 0:
                 raise StaplingError("{0} refused the change for {1}: {2}".format(self.bin[family][2], family, err.strip()))

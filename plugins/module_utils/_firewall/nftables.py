@@ -108,8 +108,8 @@ class Nftables(Backend):
             match = "meta skuid {0} ".format(rule.uid) + match
         return match + " accept"
 
-    def _apply(self, lines):
-        script = "\n".join(lines) + "\n"
+    def _apply(self, change):  # the lines of one nft -f batch
+        script = "\n".join(change) + "\n"
         rc, out, err = self.run([self.nft, "-f", "-"], data=script)
         if rc != 0:
             raise StaplingError("nft refused the change (nothing was applied, nft -f is atomic): {0}".format(err.strip()))

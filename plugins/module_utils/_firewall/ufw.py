@@ -60,8 +60,8 @@ class Ufw(Backend):
                              str(rule.port)])
         return commands, added, removed, sorted(wanted)
 
-    def _apply(self, commands):
-        for argv in commands:
+    def _apply(self, change):  # the commands, in order
+        for argv in change:
             rc, out, err = self.run(argv)
             if rc != 0:
                 raise StaplingError("{0} failed: {1}".format(" ".join(argv), (err or out).strip()))

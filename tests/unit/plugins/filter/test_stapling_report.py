@@ -88,7 +88,7 @@ def test_egress_rollback_keeps_only_the_rules_from_before():
 
 @pytest.mark.parametrize("uid", [None, 33])
 def test_rule_identity_is_ocsp_egress_own(uid):
-    from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import Rule
+    from ansible_collections.ocsp.stapling.plugins.module_utils._firewall.base import Rule
     rule = Rule("ip6", "2001:db8::1", 8080, uid)
     assert Rule.from_dict(rule.as_dict()).key == rule.key
     other = Rule("ip", "192.0.2.1", 80, uid)

@@ -3,7 +3,7 @@ egress must not go), the host's address families."""
 
 import pytest
 
-from ansible_collections.ocsp.stapling.plugins.module_utils import _firewall
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall, base
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
 
@@ -31,7 +31,7 @@ def test_desired_rules_resolve_every_address():
     rules, resolved = _firewall.desired_rules(
         [{"host": "ocsp.example.org", "port": 80}, {"host": "[2001:db8::7]", "port": 8888}],
         resolver=lambda host, port: ["192.0.2.1", "2001:db8::1"] if host == "ocsp.example.org" else
-        _firewall._resolve(host, port))
+        base._resolve(host, port))
     assert sorted(rules) == ["ip 192.0.2.1 tcp/80", "ip6 2001:db8::1 tcp/80", "ip6 2001:db8::7 tcp/8888"]
     assert resolved[1]["addresses"] == ["2001:db8::7"]
 

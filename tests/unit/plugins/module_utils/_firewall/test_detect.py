@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.ocsp.stapling.plugins.module_utils import _firewall
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
 

@@ -1,6 +1,6 @@
 """The iptables backend over recorded iptables-save output: an atomic iptables-restore script per family."""
 
-from ansible_collections.ocsp.stapling.plugins.module_utils import _firewall
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
 
 
 def recorded(outputs):

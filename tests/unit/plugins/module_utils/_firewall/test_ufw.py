@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.ocsp.stapling.plugins.module_utils import _firewall
+from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
 
 
