@@ -201,7 +201,11 @@ def main():
     try:
         result = ensure(module.params, run, which, module.check_mode, module._diff)
     except StaplingError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+        details = dict(exc.details)
+        # ansible-core 2.19+ deprecates `warnings` given to exit_json/fail_json: each goes through module.warn().
+        for warning in details.pop("warnings", []):
+            module.warn(warning)
+        module.fail_json(msg=exc.msg, **details)
     for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(**result)
