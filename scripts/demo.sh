@@ -63,7 +63,9 @@ for name, host in sorted(doc["hosts"].items()):
         s = v.get("staple") or {}
         verdict = ("staple valid, {0}, age {1}s".format(s.get("cert_status"), s.get("age")) if s.get("valid")
                    else "no staple checked" if not s.get("checked") else "staple NOT valid")
-        print("    {0:26} {1:12} {2}  [{3}]".format(v["server_name"], v["decision"], verdict, v.get("reason") or ""))
+        # A vhost without ServerName (Debian's stock default-ssl) is named by its file.
+        label = v["server_name"] or "({0})".format(v["file"].rsplit("/", 1)[-1])
+        print("    {0:26} {1:12} {2}  [{3}]".format(label, v["decision"], verdict, v.get("reason") or ""))
 PY
 }
 
