@@ -4,19 +4,7 @@ import pytest
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
-
-
-def recorded(outputs):
-    calls = []
-
-    def run(argv, data=None):
-        calls.append((argv, data))
-        for prefix, answer in outputs.items():
-            if " ".join(argv).startswith(prefix):
-                return answer
-        return 0, "", ""
-    run.calls = calls
-    return run
+from ansible_collections.ocsp.stapling.tests.unit.plugins.module_utils._firewall.recorder import recorded
 
 
 RICH_A = 'rule family="ipv4" destination address="192.0.2.1" port port="80" protocol="tcp" accept'

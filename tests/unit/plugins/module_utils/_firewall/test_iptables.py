@@ -1,23 +1,7 @@
 """The iptables backend over recorded iptables-save output: an atomic iptables-restore script per family."""
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
-
-
-def recorded(outputs):
-    calls = []
-
-    def run(argv, data=None):
-        calls.append((argv, data))
-        for prefix, answer in outputs.items():
-            if " ".join(argv).startswith(prefix):
-                return answer
-        return 0, "", ""
-    run.calls = calls
-    return run
-
-
-def which_all(name):
-    return "/usr/sbin/" + name
+from ansible_collections.ocsp.stapling.tests.unit.plugins.module_utils._firewall.recorder import recorded, which_all
 
 
 SAVED = """*filter

@@ -6,23 +6,7 @@ import pytest
 
 from ansible_collections.ocsp.stapling.plugins.module_utils._firewall import api as _firewall
 from ansible_collections.ocsp.stapling.plugins.module_utils._errors import StaplingError
-
-
-def recorded(outputs):
-    calls = []
-
-    def run(argv, data=None):
-        calls.append((argv, data))
-        for prefix, answer in outputs.items():
-            if " ".join(argv).startswith(prefix):
-                return answer
-        return 0, "", ""
-    run.calls = calls
-    return run
-
-
-def which_all(name):
-    return "/usr/sbin/" + name
+from ansible_collections.ocsp.stapling.tests.unit.plugins.module_utils._firewall.recorder import recorded, which_all
 
 
 class FakeFiles(object):
