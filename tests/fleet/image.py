@@ -7,26 +7,25 @@ reused: ``/var/cache/ocsp-stapling-fleet/<hash>/rootfs``, with the hosts' packag
 (``<hash>/repo``). Building takes about a minute or two here and needs
 the Debian package registry; hosts never reach it (they have no route out), so whatever they need is baked in.
 
-Two phases, so no package script ever starts a daemon on this machine: ``debootstrap --variant=minbase``
-(no services), then ``apt-get install`` of the rest inside the new root with a ``policy-rc.d`` that forbids
-starting anything, in private mount and PID namespaces (``/proc`` and ``/dev`` mounted there vanish with them).
+Built in two phases, so no package script ever starts a daemon on this machine (``tests/debroot.py``, shared with
+the controller lanes' roots): ``debootstrap --variant=minbase``, then ``apt-get install`` of the rest inside the new
+root, with daemons forbidden, in private mount and PID namespaces.
 """
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
+
+import debroot
 
 CACHE_ROOT = os.environ.get("OCSP_FLEET_IMAGE_CACHE", "/var/cache/ocsp-stapling-fleet")
 # The suites a fleet host can run (its profile's "os"; the Red Hat and SUSE layouts are made on bookworm's image).
 SUITES = ("bookworm", "trixie")
 SUITE = "bookworm"  # the default
-MIRROR = "http://deb.debian.org/debian"
-SECURITY = "http://deb.debian.org/debian-security"
+MIRROR, SECURITY = debroot.MIRROR, debroot.SECURITY
 # What every host needs; the hosts cannot fetch anything later. The same names on both suites (trixie, too, needs
 # python3-cffi-backend named: debootstrap cannot resolve the virtual python3-cffi-backend-api-* it depends on).
 PACKAGES = (
@@ -79,14 +78,6 @@ def rootfs(suite=None):
     return path if os.path.exists(os.path.join(image_dir(suite), "complete.json")) else None
 
 
-def _run(argv, log, **kw):
-    log.write(("$ " + " ".join(argv) + "\n").encode())
-    log.flush()
-    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, **kw)
-    if proc.returncode != 0:
-        raise ImageError("{0} exited {1}; see {2}".format(" ".join(argv[:3]), proc.returncode, log.name))
-
-
 # Runs inside private mount and PID namespaces (unshare), so its mounts end with it.
 _CHROOT_INSTALL = r"""
 set -eu
@@ -113,46 +104,21 @@ def build(force=False, log_stream=None, suite=None):
     suite = _suite(suite)
     if not force and rootfs(suite):
         return rootfs(suite)
-    if shutil.which("debootstrap") is None:
-        raise ImageError("debootstrap is not installed: apt-get install debootstrap (scripts/apt-packages.txt)")
-    os.makedirs(CACHE_ROOT, exist_ok=True)
-    with open(os.path.join(CACHE_ROOT, ".lock-" + recipe_hash(suite)), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and rootfs(suite):
-            return rootfs(suite)
-        final = image_dir(suite)
-        tmp = final + ".building"
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-        os.makedirs(tmp)
-        root = os.path.join(tmp, "rootfs")
-        started = time.monotonic()
-        with open(os.path.join(tmp, "build.log"), "wb") as log:
-            if log_stream:
-                log_stream.write("fleet image: building {0} ({1}) with debootstrap (log {2})\n".format(
-                    suite, recipe_hash(suite), os.path.join(final, "build.log")))
-                log_stream.flush()
-            _run(["debootstrap", "--variant=minbase", "--components=main", suite, root, MIRROR], log)
-            with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
-                f.write("deb {0} {1} main\ndeb {0} {1}-updates main\ndeb {2} {1}-security main\n".format(
-                    MIRROR, suite, SECURITY))
-            policy = os.path.join(root, "usr/sbin/policy-rc.d")
-            with open(policy, "w") as f:
-                f.write("#!/bin/sh\n# fleet image build: no package script starts a daemon\nexit 101\n")
-            os.chmod(policy, 0o755)
-            _run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "/bin/sh", "-c",
-                  _CHROOT_INSTALL, "fleet-image", root] + list(PACKAGES), log,
-                 env=dict(os.environ, FLEET_REPO_PACKAGES=" ".join(REPO_PACKAGES)))
-            os.unlink(policy)
-            _make_repo(os.path.join(root, "var/tmp/fleet-repo"), os.path.join(tmp, "repo"), log)
-            _finish(root)
-        with open(os.path.join(tmp, "complete.json"), "w") as f:
-            json.dump(dict(recipe(suite), seconds=round(time.monotonic() - started, 1),
-                           built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), f, indent=1)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        return os.path.join(final, "rootfs")
+    final = image_dir(suite)
+
+    def steps(root, tmp, log):
+        if log_stream:
+            log_stream.write("fleet image: building {0} ({1}) with debootstrap (log {2})\n".format(
+                suite, recipe_hash(suite), os.path.join(final, "build.log")))
+            log_stream.flush()
+        debroot.bootstrap(suite, root, log, ImageError, "fleet image build")
+        debroot.install(root, _CHROOT_INSTALL, "fleet-image", PACKAGES, log, ImageError,
+                        env=dict(os.environ, FLEET_REPO_PACKAGES=" ".join(REPO_PACKAGES)))
+        _make_repo(os.path.join(root, "var/tmp/fleet-repo"), os.path.join(tmp, "repo"), log)
+        _finish(root)
+
+    return debroot.build_cached(final, os.path.join(CACHE_ROOT, ".lock-" + recipe_hash(suite)), steps, recipe(suite),
+                                force=force)
 
 
 def repo_dir(suite=None):
@@ -183,17 +149,7 @@ def _finish(root):
     for name in os.listdir(os.path.join(root, "etc/ssh")):
         if name.startswith("ssh_host_"):
             os.unlink(os.path.join(root, "etc/ssh", name))
-    for rel in ("etc/machine-id", "var/lib/dbus/machine-id"):
-        path = os.path.join(root, rel)
-        if os.path.exists(path):
-            open(path, "w").close()
-    lists = os.path.join(root, "var/lib/apt/lists")
-    for name in os.listdir(lists):
-        path = os.path.join(lists, name)
-        if os.path.isfile(path):
-            os.unlink(path)
-    with open(os.path.join(root, "etc/resolv.conf"), "w") as f:
-        f.write("# fleet host: no DNS, no route out\n")
+    debroot.clean(root, "# fleet host: no DNS, no route out\n")
     shutil.copy(BOOT_SCRIPT, os.path.join(root, "usr/local/sbin/fleet-boot"))
     os.chmod(os.path.join(root, "usr/local/sbin/fleet-boot"), 0o755)
     with open(os.path.join(root, "etc/ssh/sshd_config.d/fleet.conf"), "w") as f:
