@@ -8,10 +8,12 @@
 # Each line runs on a controller Python it supports (CORE_PYTHONS, ansible-core's own support matrix). Where it runs
 # is chosen from the Pythons found, in this order, and printed:
 #   1. this machine's python3 ($PYTHON);
-#   2. a Debian 13 (trixie) root file system with its Python 3.13 (tests/rootfs: debootstrap, cached under
-#      /var/cache/ocsp-stapling-rootfs/): on Debian 12 that is where 2.20, 2.21 and 2.22 run, and their stages with
-#      them (scripts/test.sh enters it), against Debian 13's own Apache and OpenSSL;
-#   3. another python3.X on this machine (/usr/bin, /usr/local/bin, pyenv) that the line supports.
+#   2. a root file system of the other Debian release, with its Python (tests/rootfs: debootstrap, cached under
+#      /var/cache/ocsp-stapling-rootfs/), and the line's stages with it (scripts/test.sh enters it), against that
+#      release's own Apache and OpenSSL: on Debian 12, Debian 13 (trixie, Python 3.13) for 2.20, 2.21 and 2.22; on
+#      Debian 13, Debian 12 (bookworm, Python 3.11) for 2.16, unless 3. finds a Python for it first;
+#   3. another python3.X on this machine (/usr/bin, /usr/local/bin, pyenv) that the line supports (before the
+#      Debian 12 root: a Python the machine has costs no root file system).
 # A line no Python here supports is not set up (and said so): set-up never fails for it; scripts/test.sh reports
 # its stages as not run. What was chosen is written to .venv/lines.txt (LINE WHERE PYTHON ANSIBLE-CORE), which
 # scripts/test.sh reads. tests/unit/test_packaging.py checks that CORES, the stages, the README's support table and
@@ -31,11 +33,16 @@ declare -A CORE_PYTHONS=(
   [2.16]="3.10 3.11 3.12" [2.18]="3.11 3.12 3.13" [2.19]="3.11 3.12 3.13"
   [2.20]="3.12 3.13 3.14" [2.21]="3.12 3.13 3.14" [2.22]="3.13 3.14 3.15"
 )
-ROOTFS_RECIPE=trixie
+# The root file systems set-up may use, in order of preference: (recipe, whether a Python of this machine comes first).
+ROOTFS_RECIPES=(trixie bookworm)
+declare -A ROOTFS_AFTER_OTHERS=([trixie]="" [bookworm]=1)
 
 # Inside a root file system (scripts/setup.sh calls itself there): its Debian packages come with the recipe,
 # every requested line runs on its python3, and the caller writes .venv/lines.txt.
 INNER=${OCSP_SETUP_INNER:-}
+# OCSP_SETUP_PLAN=1: only say where each line would run ("LINE WHERE", WHERE = host PYTHON | rootfs:RECIPE | none)
+# and change nothing (no package, no venv, no root file system built).
+PLAN=${OCSP_SETUP_PLAN:-}
 
 WANT=("$@")
 ((${#WANT[@]})) || WANT=("${CORES[@]}")
@@ -72,10 +79,10 @@ install_packages() {
   fi
 }
 # The Debian package starts nothing here (policy-rc.d); the lab runs its own sandboxed Apache.
-[[ -n $INNER ]] || install_packages
+[[ -n $INNER || -n $PLAN ]] || install_packages
 # The lab enables Debian's stock default-ssl site, which serves ssl-cert's snakeoil certificate. ssl-cert's
 # postinst makes it, but an image built with the package already in place may lack it: make it as the package does.
-if [[ ! -e /etc/ssl/certs/ssl-cert-snakeoil.pem ]] && command -v make-ssl-cert >/dev/null; then
+if [[ -z $PLAN && ! -e /etc/ssl/certs/ssl-cert-snakeoil.pem ]] && command -v make-ssl-cert >/dev/null; then
   say "make-ssl-cert generate-default-snakeoil (the stock default-ssl site's certificate)"
   make-ssl-cert generate-default-snakeoil
 fi
@@ -87,7 +94,7 @@ venv_capable() { "$1" -c 'import venv, ensurepip' >/dev/null 2>&1; }
 supports() { [[ " ${CORE_PYTHONS[$1]} " == *" $2 "* ]]; }
 
 HOST_VER=$(pyver "$PYTHON") || { echo "setup: $PYTHON does not run" >&2; exit 1; }
-venv_capable "$PYTHON" || { echo "setup: $PYTHON cannot make virtual environments (apt-get install python3-venv)" >&2; exit 1; }
+[[ -n $PLAN ]] || venv_capable "$PYTHON" || { echo "setup: $PYTHON cannot make virtual environments (apt-get install python3-venv)" >&2; exit 1; }
 
 # Other Pythons on this machine, newest first (pyenv's shims are skipped: they answer for versions not selected).
 other_pythons() {
@@ -102,32 +109,63 @@ other_pythons() {
   done
 }
 
-ROOTFS_PY=
+# The roots worth entering: a Python of another version than this machine's (recipe -> "major.minor").
+declare -A ROOTFS_PY ROOTFS_RELEASE
 if [[ -z $INNER && ${OCSP_ROOTFS:-1} != 0 ]]; then
-  ROOTFS_PY=$(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$ROOTFS_RECIPE" python)
+  for r in "${ROOTFS_RECIPES[@]}"; do
+    v=$(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$r" python)
+    [[ $v == "$HOST_VER" ]] && continue
+    ROOTFS_PY[$r]=$v
+    ROOTFS_RELEASE[$r]=$(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$r" release)
+  done
 fi
+root_for() {  # line after-others -> the first recipe whose Python runs the line
+  local r
+  for r in "${ROOTFS_RECIPES[@]}"; do
+    [[ -n ${ROOTFS_PY[$r]:-} && ${ROOTFS_AFTER_OTHERS[$r]} == "$2" ]] && supports "$1" "${ROOTFS_PY[$r]}" && {
+      echo "$r"; return 0; }
+  done
+  return 1
+}
 
 declare -A WHERE PYBIN WHY
-in_root=()
+declare -A IN_ROOT  # recipe -> the lines set up inside it
 for line in "${WANT[@]}"; do
   if [[ -n $INNER ]] || supports "$line" "$HOST_VER"; then
     WHERE[$line]=host PYBIN[$line]=$PYTHON
-  elif [[ -n $ROOTFS_PY ]] && supports "$line" "$ROOTFS_PY"; then
-    WHERE[$line]=rootfs:$ROOTFS_RECIPE
-    in_root+=("$line")
+  elif r=$(root_for "$line" ""); then
+    WHERE[$line]=rootfs:$r
   else
     while read -r v cand; do
       if supports "$line" "$v"; then WHERE[$line]=host PYBIN[$line]=$cand; break; fi
     done < <(other_pythons)
+    if [[ -z ${WHERE[$line]:-} ]] && r=$(root_for "$line" 1); then
+      WHERE[$line]=rootfs:$r
+    fi
     if [[ -z ${WHERE[$line]:-} ]]; then
       WHERE[$line]=none
       found=$HOST_VER
-      [[ -n $ROOTFS_PY && $ROOTFS_PY != "$HOST_VER" ]] && found+=" and $ROOTFS_PY in the Debian 13 root file system"
+      for r in "${!ROOTFS_PY[@]}"; do found+=" and ${ROOTFS_PY[$r]} in the ${ROOTFS_RELEASE[$r]} root file system"; done
       while read -r v _; do [[ " $found " == *" $v "* ]] || found+=", $v"; done < <(other_pythons)
       WHY[$line]="needs Python ${CORE_PYTHONS[$line]// /, }; found $found here"
     fi
   fi
+  if [[ ${WHERE[$line]} == rootfs:* ]]; then
+    r=${WHERE[$line]#rootfs:}
+    IN_ROOT[$r]="${IN_ROOT[$r]:-}${IN_ROOT[$r]:+ }$line"
+  fi
 done
+
+if [[ -n $PLAN ]]; then
+  for line in "${WANT[@]}"; do
+    case ${WHERE[$line]} in
+      host) echo "$line host ${PYBIN[$line]}" ;;
+      none) echo "$line none ${WHY[$line]}" ;;
+      *) echo "$line ${WHERE[$line]}" ;;
+    esac
+  done
+  exit 0
+fi
 
 # --- virtual environments ------------------------------------------------------------------------------------------
 # The newest ansible-core of the line on the package index. pip takes a pre-release only when the line has no
@@ -218,15 +256,17 @@ done
 
 [[ -n $INNER ]] && exit 0
 
-# Lines whose Python is the Debian 13 root's: the same set-up, run inside it (built first when not cached).
-if ((${#in_root[@]})); then
-  say "ansible-core ${in_root[*]} need Python ${ROOTFS_PY}: setting them up in the Debian 13 root file system"
-  if ! PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$ROOTFS_RECIPE" run --bind "$ROOT" -- \
+# Lines whose Python is a root file system's: the same set-up, run inside it (built first when not cached).
+for r in "${ROOTFS_RECIPES[@]}"; do
+  [[ -n ${IN_ROOT[$r]:-} ]] || continue
+  read -ra in_root <<<"${IN_ROOT[$r]}"
+  say "ansible-core ${in_root[*]} need Python ${ROOTFS_PY[$r]}: setting them up in the ${ROOTFS_RELEASE[$r]} root file system"
+  if ! PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$r" run --bind "$ROOT" -- \
       env OCSP_SETUP_INNER=1 ./scripts/setup.sh "${in_root[@]}"; then
-    echo "setup: setting up ansible-core ${in_root[*]} in the Debian 13 root failed" >&2
+    echo "setup: setting up ansible-core ${in_root[*]} in the ${ROOTFS_RELEASE[$r]} root failed" >&2
     exit 1
   fi
-fi
+done
 
 # --- what was chosen ---------------------------------------------------------------------------------------------
 lines_file=$ROOT/.venv/lines.txt
@@ -259,7 +299,7 @@ for line in "${WANT[@]}"; do
   read -r _ where pyv _ <<<"$(grep "^$line " "$lines_file")"
   case $where in
     host) say "  $line: ansible-core $(cat "$ROOT/.venv/ansible-$line/.core") on Python $pyv (this machine)" ;;
-    rootfs:*) say "  $line: ansible-core $(cat "$ROOT/.venv/ansible-$line/.core") on Python $pyv (Debian 13 root file system; its stages run there)" ;;
+    rootfs:*) say "  $line: ansible-core $(cat "$ROOT/.venv/ansible-$line/.core") on Python $pyv (${ROOTFS_RELEASE[${where#rootfs:}]} root file system; its stages run there)" ;;
     none) say "  $line: not set up: ${WHY[$line]}; its stages are reported as not run" ;;
   esac
 done

@@ -3,8 +3,8 @@
 # Stages: sanity-LINE and unit-LINE for every supported ansible-core line (scripts/setup.sh's CORES), lint, build,
 # integration-2.19 (all), integration-2.16 and integration-2.22 (the core_matrix subset), fleet. Groups: `sanity`,
 # `unit` and `integration` are every stage of that kind. lint, build and fleet use ansible-core 2.19 (MAIN).
-# scripts/setup.sh says where each line runs (.venv/lines.txt): on this machine, or in the Debian 13 root file system
-# (tests/rootfs), which this script enters for that line's stages (the checkout at the same path inside). A stage
+# scripts/setup.sh says where each line runs (.venv/lines.txt): on this machine, or in a root file system of the other
+# Debian release (tests/rootfs), which this script enters for that line's stages (the checkout at the same path inside). A stage
 # whose line no Python here runs is reported "not run" (OCSP_TEST_REQUIRE_ALL=1 counts it as failed).
 # Every requested stage runs; the exit code is non-zero when any of them failed.
 set -uo pipefail
@@ -201,8 +201,8 @@ run_here() {  # stage
     # The floor and the newest line: the tests marked core_matrix (every module, the role and every playbook once;
     # see tests/integration/conftest.py). The whole set on three lines would cost three times the budget's share.
     integration-*)
-      # Inside the Debian 13 root the managed node's Python is Debian's own (python3-cryptography, python3-openssl):
-      # the modules run as on a Debian 13 host. (On this machine it stays the venv's, as for 2.19.)
+      # Inside a root file system the managed node's Python is Debian's own (python3-cryptography, python3-openssl):
+      # the modules run as on a host of that release. (On this machine it stays the venv's, as for 2.19.)
       if [[ -n $INNER ]]; then export OCSP_TEST_NODE_PYTHON=${OCSP_TEST_NODE_PYTHON:-/usr/bin/python3}; fi
       stage_integration "$(venv "$line")" -m "core_matrix and not toolchain" ;;
     fleet) stage_fleet ;;
@@ -224,7 +224,7 @@ run_stage() {  # stage
   case $where in
     host) run_here "$1" ;;
     rootfs:*)
-      echo "(in the Debian 13 root file system: $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" info \
+      echo "(in the $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" release) root file system: $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" info \
         | "$PYTHON" -c 'import json,sys; v=json.load(sys.stdin)["versions"]; print(", ".join(k+" "+v[k] for k in sorted(v)))'))"
       PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" run --bind "$ROOT" "${GIT_BIND[@]}" -- \
         env OCSP_TEST_INNER=1 ./scripts/test.sh "$1" ;;
@@ -262,7 +262,7 @@ record() {  # name rc seconds
 # unit, lint and build stages about one: run together they fit the 2 cores CI has (serially the suite took 23.5
 # minutes, then more than 25 with the lines of issue 23). So when the fleet and other stages are asked for, the fleet
 # starts in a lane of its own beside the others, and once it is done that lane takes stages that run inside the
-# Debian 13 root file system (their own /tmp, mounts and PIDs: nothing they make meets a stage on this machine)
+# root file system of the other Debian release (their own /tmp, mounts and PIDs: nothing they make meets a stage on this machine)
 # while this one goes on with the machine's stages; whichever lane is free claims the next (mkdir in $WORK/claims is
 # the claim). At most two stages run at any time, as before. The lane's output is kept in $WORK/lane/ and printed
 # when this lane is done. OCSP_TEST_SERIAL=1 runs everything in order.

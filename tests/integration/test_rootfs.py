@@ -1,4 +1,4 @@
-"""The Debian 13 root file system the 2.20-2.22 stages run in (tests/rootfs): what a run inside sees, and that it
+"""The root file systems of the controller lanes (tests/rootfs; Debian 13, where 2.20-2.22 run on Debian 12): what a run inside sees, and that it
 leaves nothing behind: no process, no mount, no change to the cached root, the machine's /etc/apache2 untouched.
 
 Built with debootstrap on first use (cached; scripts/setup.sh builds it when a line runs there)."""
@@ -108,3 +108,19 @@ def test_info_records_the_versions_of_the_root(root):
     said = subprocess.run([sys.executable, "-m", "rootfs", "python"], cwd=os.path.dirname(HERE), check=True,
                           stdout=subprocess.PIPE, universal_newlines=True, env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)))
     assert said.stdout == "3.13\n"
+
+
+def test_on_debian_13_set_up_runs_2_16_in_the_debian_12_root(root, tmp_path):
+    """A Debian 13 machine (this root's userland: Python 3.13 and nothing older) has no Python for the floor, 2.16
+    (3.10-3.12): set-up places it in the Debian 12 root file system (bookworm's 3.11), and every other line on the
+    machine's own Python. The plan only: nothing is installed or built."""
+    repo = os.path.dirname(os.path.dirname(HERE))
+    status, out = run_inside(tmp_path, "cd {0} && OCSP_SETUP_PLAN=1 ./scripts/setup.sh".format(repo), binds=[repo])
+    assert status == 0, out
+    where = dict(line.split(" ", 1) for line in out.splitlines() if line[:2] == "2.")
+    assert where.pop("2.16") == "rootfs:bookworm", out
+    assert where and all(w.startswith("host ") for w in where.values()), out
+    # Without root file systems (OCSP_ROOTFS=0) the floor is not run, and set-up says why.
+    status, out = run_inside(tmp_path, "cd {0} && OCSP_SETUP_PLAN=1 OCSP_ROOTFS=0 ./scripts/setup.sh 2.16".format(repo),
+                             binds=[repo])
+    assert status == 0 and out.startswith("2.16 none needs Python 3.10, 3.11, 3.12; found 3.13"), out

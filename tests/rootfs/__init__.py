@@ -31,7 +31,6 @@ The network namespace is the machine's (the lab listens on loopback ports it pic
 """
 
 import configparser
-import fcntl
 import hashlib
 import json
 import os
@@ -42,30 +41,32 @@ import subprocess
 import tempfile
 import time
 
+import debroot
+
 CACHE_ROOT = os.environ.get("OCSP_ROOTFS_CACHE", "/var/cache/ocsp-stapling-rootfs")
 RUN_ROOT = os.environ.get("OCSP_ROOTFS_RUN", "/var/tmp/ocsp-stapling-rootfs")
-MIRROR = "http://deb.debian.org/debian"
-SECURITY = "http://deb.debian.org/debian-security"
+MIRROR, SECURITY = debroot.MIRROR, debroot.SECURITY
 # Bump when the build steps below change in a way the other inputs do not show.
 RECIPE_VERSION = 1
 
+# What the sanity, unit and integration stages call inside a root (tests/lab, test.sh): Debian's Python (venvs need
+# python3-venv), its Apache and OpenSSL for the lab. The lab enables mod_ssl and Debian's default-ssl site in its own
+# copy of /etc/apache2; the root's Apache stays as Debian ships it.
+LANE_PACKAGES = ("python3", "python3-venv", "python3-cryptography", "python3-cffi-backend", "python3-openssl",
+                 "apache2", "apache2-utils", "openssl", "curl", "ca-certificates", "git", "rsync",
+                 "shellcheck", "nftables", "iptables", "iproute2", "procps", "tini",
+                 # the stock default-ssl site the lab enables serves ssl-cert's snakeoil certificate
+                 "ssl-cert")
+
 RECIPES = {
-    # The controller lanes of ansible-core 2.20, 2.21 and 2.22: Debian 13's Python (venvs need python3-venv), its
-    # Apache and OpenSSL for the lab, and what the sanity, unit and integration stages call (tests/lab, test.sh).
-    # The lab enables mod_ssl and Debian's default-ssl site in its own copy of /etc/apache2; the root's Apache stays
-    # as Debian ships it.
-    "trixie": {
-        "suite": "trixie", "python": "3.13",
-        "packages": ("python3", "python3-venv", "python3-cryptography", "python3-cffi-backend", "python3-openssl",
-                     "apache2", "apache2-utils", "openssl", "curl", "ca-certificates", "git", "rsync",
-                     "shellcheck", "nftables", "iptables", "iproute2", "procps", "tini",
-                     # the stock default-ssl site the lab enables serves ssl-cert's snakeoil certificate
-                     "ssl-cert"),
-    },
+    # The controller lanes of ansible-core 2.20, 2.21 and 2.22 on a Debian 12 machine: Debian 13's Python 3.13.
+    "trixie": {"suite": "trixie", "python": "3.13", "release": "Debian 13", "packages": LANE_PACKAGES},
+    # The controller lane of ansible-core 2.16 (Python 3.10-3.12) on a Debian 13 machine: Debian 12's Python 3.11.
+    "bookworm": {"suite": "bookworm", "python": "3.11", "release": "Debian 12", "packages": LANE_PACKAGES},
     # A fresh Debian 13 machine as a user gets it, before our set-up: Python, git to clone, CA certificates. What
     # scripts/setup.sh needs beyond that it installs itself (README: "fresh Debian 13").
     "trixie-fresh": {
-        "suite": "trixie", "python": "3.13",
+        "suite": "trixie", "python": "3.13", "release": "Debian 13",
         "packages": ("python3", "git", "ca-certificates", "tini"),
     },
 }
@@ -111,14 +112,6 @@ def info(name="trixie"):
         return json.load(f)
 
 
-def _run(argv, log, **kw):
-    log.write(("$ " + " ".join(argv) + "\n").encode())
-    log.flush()
-    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, **kw)
-    if proc.returncode != 0:
-        raise RootfsError("{0} exited {1}; see {2}".format(" ".join(argv[:3]), proc.returncode, log.name))
-
-
 # Runs inside private mount and PID namespaces (unshare), so its mounts end with it.
 _CHROOT_INSTALL = r"""
 set -eu
@@ -141,67 +134,28 @@ def build(name="trixie", force=False, log_stream=None):
         return rootfs(name)
     if os.geteuid() != 0:
         raise RootfsError("building a root file system needs root (debootstrap, mounts)")
-    if shutil.which("debootstrap") is None:
-        raise RootfsError("debootstrap is not installed: apt-get install debootstrap (scripts/apt-packages.txt)")
-    os.makedirs(CACHE_ROOT, exist_ok=True)
-    with open(os.path.join(CACHE_ROOT, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and rootfs(name):
-            return rootfs(name)
-        final = image_dir(name)
-        tmp = final + ".building"
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-        os.makedirs(tmp)
-        root = os.path.join(tmp, "rootfs")
-        r = RECIPES[name]
-        started = time.monotonic()
-        with open(os.path.join(tmp, "build.log"), "wb") as log:
-            if log_stream:
-                log_stream.write("rootfs: building Debian {0} ({1}, recipe {2}) with debootstrap, log {3}\n".format(
-                    r["suite"], name, recipe_hash(name), os.path.join(final, "build.log")))
-                log_stream.flush()
-            # debootstrap mounts /proc and more in the new root: in private namespaces they cannot outlive it.
-            _run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private",
-                  "debootstrap", "--variant=minbase", "--components=main", r["suite"], root, MIRROR], log)
-            with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
-                f.write("deb {0} {1} main\ndeb {0} {1}-updates main\ndeb {2} {1}-security main\n".format(
-                    MIRROR, r["suite"], SECURITY))
-            policy = os.path.join(root, "usr/sbin/policy-rc.d")
-            with open(policy, "w") as f:
-                f.write("#!/bin/sh\n# root file system build: no package script starts a daemon\nexit 101\n")
-            os.chmod(policy, 0o755)
-            _run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "/bin/sh", "-c",
-                  _CHROOT_INSTALL, "rootfs-build", root] + list(r["packages"]), log)
-            os.unlink(policy)
-            _finish(root)
-            versions = _versions(root)
-        with open(os.path.join(tmp, "complete.json"), "w") as f:
-            json.dump(dict(recipe(name), versions=versions, seconds=round(time.monotonic() - started, 1),
-                           built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), f, indent=1)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+    r = RECIPES[name]
+    final = image_dir(name)
+    started, built = time.monotonic(), []
+
+    def steps(root, _tmp, log):
+        built.append(root)
         if log_stream:
-            log_stream.write("rootfs: {0} built in {1:.0f}s: {2}\n".format(
-                name, time.monotonic() - started, ", ".join("{0} {1}".format(k, v) for k, v in versions.items())))
+            log_stream.write("rootfs: building Debian {0} ({1}, recipe {2}) with debootstrap, log {3}\n".format(
+                r["suite"], name, recipe_hash(name), os.path.join(final, "build.log")))
             log_stream.flush()
-        return os.path.join(final, "rootfs")
+        debroot.bootstrap(r["suite"], root, log, RootfsError, "root file system build")
+        debroot.install(root, _CHROOT_INSTALL, "rootfs-build", r["packages"], log, RootfsError)
+        debroot.clean(root, "# ocsp.stapling root file system: the machine's resolv.conf is copied in per run\n")
+        return {"versions": _versions(root)}
 
-
-def _finish(root):
-    """Per-run things do not belong in the cached root: apt lists, the build's resolv.conf, machine id."""
-    lists = os.path.join(root, "var/lib/apt/lists")
-    for entry in os.listdir(lists):
-        path = os.path.join(lists, entry)
-        if os.path.isfile(path):
-            os.unlink(path)
-    for rel in ("etc/machine-id", "var/lib/dbus/machine-id"):
-        path = os.path.join(root, rel)
-        if os.path.exists(path):
-            open(path, "w").close()
-    with open(os.path.join(root, "etc/resolv.conf"), "w") as f:
-        f.write("# ocsp.stapling root file system: the machine's resolv.conf is copied in per run\n")
+    path = debroot.build_cached(final, os.path.join(CACHE_ROOT, ".lock"), steps, recipe(name), force=force)
+    if log_stream and built:
+        versions = info(name)["versions"]
+        log_stream.write("rootfs: {0} built in {1:.0f}s: {2}\n".format(
+            name, time.monotonic() - started, ", ".join("{0} {1}".format(k, v) for k, v in versions.items())))
+        log_stream.flush()
+    return path
 
 
 def _versions(root):

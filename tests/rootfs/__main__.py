@@ -3,6 +3,7 @@
   build     build the recipe's root file system unless cached; print its path
   info      JSON: the cached root's recipe and versions (exit 3 when not built)
   python    the recipe's Python version (major.minor), known without building
+  release   the recipe's Debian release ("Debian 13"), known without building
   run       run CMD inside it (built first when missing) in the current directory, every --bind (read-write) and
             --bind-ro (read-only) directory at the same path; exit with CMD's status
 """
@@ -23,6 +24,7 @@ def main(argv=None):
     b.add_argument("--force", action="store_true")
     sub.add_parser("info")
     sub.add_parser("python")
+    sub.add_parser("release")
     r = sub.add_parser("run")
     r.add_argument("--bind", action="append", default=[], help="a directory seen at the same path inside")
     r.add_argument("--bind-ro", action="append", default=[], help="the same, read-only")
@@ -39,6 +41,9 @@ def main(argv=None):
             return 0 if found else 3
         if args.command == "python":
             print(RECIPES[args.recipe]["python"])
+            return 0
+        if args.command == "release":
+            print(RECIPES[args.recipe]["release"])
             return 0
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
