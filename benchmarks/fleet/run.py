@@ -12,7 +12,9 @@ a module on the managed host, loop items counted), tasks per host (every task re
 host: those that ran, a task run once for the batch counted for the host it ran on, and those skipped), and where the
 time goes per task (from the result_file callback's timings). With --scale M, ours alone again on M hosts (first
 rollout, then the converged re-run): the converged re-run's cost per host (wall and controller CPU divided by the
-number of hosts) against the same at the largest of --sizes. Ours: ocsp.stapling.rollout with a canary of 1 and the rest in one batch
+number of hosts) against the same at the largest of --sizes, beside the floor's (benchmarks/fleet/floor.yml: Ansible
+alone running a play of our converged shape that does nothing, at both sizes): the growth Ansible and this machine
+add per host at that scale. Ours: ocsp.stapling.rollout with a canary of 1 and the rest in one batch
 (apache_stapling_batch=100%); the baseline: benchmarks/fleet/baseline.yml, all hosts at once.
 Writes benchmarks/fleet/results.md.
 """
@@ -36,6 +38,7 @@ from fleet import Fleet  # noqa: E402
 from fleet.testing import CA_FILE, module_executions, run_on_fleet  # noqa: E402
 
 BASELINE = os.path.join(HERE, "baseline.yml")
+FLOOR = os.path.join(HERE, "floor.yml")
 VHOSTS = ["good", "no_uri", "must_staple", "second_issuer"]
 
 
@@ -49,7 +52,7 @@ def measure(fleet, side, work):
         extra = {"apache_stapling_ca_file": CA_FILE, "apache_stapling_report_dir": os.path.join(work, "reports"),
                  "apache_stapling_batch": "100%"}
     else:
-        playbook, extra = BASELINE, None
+        playbook, extra = (BASELINE if side == "baseline" else FLOOR), None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     rc, results, out = run_on_fleet(fleet, playbook, _Path(work), extra, timeout=3600)
@@ -159,30 +162,42 @@ def table(data):
 
 
 def scale_rows(data, scale):
-    """The converged re-run's cost per host at the largest size measured against both sides and at ``scale``."""
+    """The converged re-run's cost per host at the largest size measured against both sides and at ``scale``; and,
+    when measured, the floor's (benchmarks/fleet/floor.yml: Ansible alone, the same shape of play doing nothing), so
+    that the growth of ours can be set against what Ansible and this machine add per host at that scale."""
     big = max(n for n in data if "baseline" in data[n])
     rows = ["", "| hosts | converged re-run | wall per host | controller CPU per host | per host / at {0} | target | met |"
             .format(big), "|---|---|---|---|---|---|---|"]
-    base = data[big]["ours"]["again"]
-    for n in (big, scale):
-        o = data[n]["ours"]["again"]
-        wall, cpu = o["wall"] / n, o["cpu"] / n
-        r_wall, r_cpu = ratio(wall, base["wall"] / big), ratio(cpu, base["cpu"] / big)
-        rows.append("| {0} | {1:.1f} s, {2:.1f} s CPU (rc {3}) | {4:.2f} s | {5:.2f} s | {6:.2f}x wall, {7:.2f}x CPU | "
-                    "{8} | {9} |".format(n, o["wall"], o["cpu"], o["rc"], wall, cpu, r_wall, r_cpu,
-                                         "" if n == big else "<= 1.1x",
-                                         "" if n == big else ("yes" if max(r_wall, r_cpu) <= 1.1 else
-                                                              "no ({0:+.0f} %)".format((max(r_wall, r_cpu) / 1.1 - 1)
-                                                                                       * 100))))
-        rows.append("| {0} | tasks per host | {1:.1f} (max {2}; skipped {3:.1f}) | | | | |".format(
-            n, o["tasks"], o["tasks_max"], o["skipped"]))
+    growth = {}
+    for side, label in (("ours", "ours"), ("floor", "floor (Ansible alone)")):
+        if not all(side in data[n] for n in (big, scale)):
+            continue
+        base = data[big][side]["again"]
+        for n in (big, scale):
+            o = data[n][side]["again"]
+            wall, cpu = o["wall"] / n, o["cpu"] / n
+            r_wall, r_cpu = ratio(wall, base["wall"] / big), ratio(cpu, base["cpu"] / big)
+            growth[side, n] = (r_wall, r_cpu)
+            judged = side == "ours" and n != big
+            rows.append("| {0} | {1}: {2:.1f} s, {3:.1f} s CPU (rc {4}) | {5:.2f} s | {6:.2f} s | {7:.2f}x wall, "
+                        "{8:.2f}x CPU | {9} | {10} |".format(
+                            n, label, o["wall"], o["cpu"], o["rc"], wall, cpu, r_wall, r_cpu,
+                            "<= 1.1x" if judged else "",
+                            ("yes" if max(r_wall, r_cpu) <= 1.1 else "no ({0:+.0f} %)".format(
+                                (max(r_wall, r_cpu) / 1.1 - 1) * 100)) if judged else ""))
+            rows.append("| {0} | {1}: tasks per host | {2:.1f} (max {3}; skipped {4:.1f}) | | | | |".format(
+                n, label, o["tasks"], o["tasks_max"], o["skipped"]))
+    if ("floor", scale) in growth:
+        (ow, oc), (fw, fc) = growth["ours", scale], growth["floor", scale]
+        rows.append("| {0} | ours' growth over the floor's | | | {1:.2f}x wall, {2:.2f}x CPU | | |".format(
+            scale, ratio(ow, fw), ratio(oc, fc)))
     return rows
 
 
 def profiles(data):
     lines = []
     for n in sorted(data):
-        for side in [x for x in ("ours", "baseline") if x in data[n]]:
+        for side in [x for x in ("ours", "baseline", "floor") if x in data[n]]:
             for run, label in (("first", "first rollout"), ("again", "converged re-run")):
                 top = data[n][side][run]["profile"][:8]
                 lines.append("")
@@ -208,12 +223,15 @@ def main(argv=None):
             data = dict((int(k), v) for k, v in json.load(f).items())
     else:
         data = {}
-        for n in [int(x) for x in args.sizes.split(",")]:
-            data[n] = run_size(n, sys.stderr, args.name, args.index)
+        sizes = [int(x) for x in args.sizes.split(",")]
+        for n in sizes:
+            # The floor where the growth is judged: at the largest size and at --scale.
+            sides = ("ours", "baseline", "floor") if args.scale and n == max(sizes) else ("ours", "baseline")
+            data[n] = run_size(n, sys.stderr, args.name, args.index, sides=sides)
             with open(raw, "w") as f:
                 json.dump(data, f, indent=1, default=str)
         if args.scale:
-            data[args.scale] = run_size(args.scale, sys.stderr, args.name, args.index, sides=("ours",))
+            data[args.scale] = run_size(args.scale, sys.stderr, args.name, args.index, sides=("ours", "floor"))
             with open(raw, "w") as f:
                 json.dump(data, f, indent=1, default=str)
     sizes = sorted(n for n in data if "baseline" in data[n])
@@ -224,7 +242,8 @@ def main(argv=None):
     load = "; load average (1, 5, 15 min) at the start of each size: {0}".format(", ".join(
         "N={0}: {1}".format(n, " ".join("{0:.1f}".format(x) for x in data[n]["load"])) for n in sorted(data)
         if data[n].get("load"))) if any(data[n].get("load") for n in data) else ""
-    note = ("\nMeasured {0} on {1} ({2} cores, shared with other test runs), Python {3}; fleet up in {4}{5}. "
+    note = ("\nMeasured {0} on {1} ({2} cores, which the controller and every host of the fleet share), Python {3}; "
+            "fleet up in {4}{5}. "
             "Targets: converged re-run at most 0.5x the baseline's wall time, at most 6 tasks of ours per host (at "
             "most 5 module executions); first rollout at most 1x, at most 12 tasks per host; controller CPU at most "
             "the baseline's; per host at {6} hosts at most 1.1x the cost at {7}.\n").format(
