@@ -224,9 +224,11 @@ run_stage() {  # stage
   case $where in
     host) run_here "$1" ;;
     rootfs:*)
-      echo "(in the $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" release) root file system: $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" info \
-        | "$PYTHON" -c 'import json,sys; v=json.load(sys.stdin)["versions"]; print(", ".join(k+" "+v[k] for k in sorted(v)))'))"
-      PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "${where#rootfs:}" run --bind "$ROOT" "${GIT_BIND[@]}" -- \
+      local recipe=${where#rootfs:}
+      echo "(in the $(PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$recipe" release) root file system: $(
+        PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$recipe" info | "$PYTHON" -c \
+          'import json,sys; v=json.load(sys.stdin)["versions"]; print(", ".join(k+" "+v[k] for k in sorted(v)))'))"
+      PYTHONPATH=tests "$PYTHON" -m rootfs --recipe "$recipe" run --bind "$ROOT" "${GIT_BIND[@]}" -- \
         env OCSP_TEST_INNER=1 ./scripts/test.sh "$1" ;;
     none)
       echo "not run: ansible-core $line ${WHY[$line]}"
@@ -261,9 +263,9 @@ record() {  # name rc seconds
 # Two lanes. The fleet stage mostly waits (SSH, its hosts' Apache, reloads) and uses about half a core, the sanity,
 # unit, lint and build stages about one: run together they fit the 2 cores CI has (serially the suite took 23.5
 # minutes, then more than 25 with the lines of issue 23). So when the fleet and other stages are asked for, the fleet
-# starts in a lane of its own beside the others, and once it is done that lane takes stages that run inside the
-# root file system of the other Debian release (their own /tmp, mounts and PIDs: nothing they make meets a stage on this machine)
-# while this one goes on with the machine's stages; whichever lane is free claims the next (mkdir in $WORK/claims is
+# starts in a lane of its own beside the others, and once it is done that lane takes stages that run inside a root
+# file system of the other Debian release (their own /tmp, mounts and PIDs: nothing they make meets a stage on this
+# machine) while this one goes on with the machine's stages; whichever lane is free claims the next (mkdir in $WORK/claims is
 # the claim). At most two stages run at any time, as before. The lane's output is kept in $WORK/lane/ and printed
 # when this lane is done. OCSP_TEST_SERIAL=1 runs everything in order.
 lane=""
