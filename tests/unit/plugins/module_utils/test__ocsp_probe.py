@@ -125,3 +125,76 @@ def test_the_addresses_given_are_the_ones_asked(pki):
 def test_a_bad_proxy_is_an_error(pki):
     result = probe(pki, "http://127.0.0.1:9/", proxy="https://proxy.example:3128")
     assert result["error"]["code"] == "bad_proxy" and "http://" in result["error"]["msg"]
+
+
+# --- the HTTP reader at its edges, over a real socket pair (what a peer sends, then it closes or holds on) --------
+def read_answer(payload, hold=False):
+    """_read_response on one end of a socket pair, the payload sent from the other (by a thread: it may be larger
+    than the socket's buffer); the sender then closes, or with hold keeps the connection open."""
+    import socket
+    import threading
+    ours, peer = socket.socketpair()
+
+    def send():
+        try:
+            peer.sendall(payload)
+        except OSError:
+            pass  # we stopped reading and closed: the peer could not deliver it all
+        if not hold:
+            peer.shutdown(socket.SHUT_WR)
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        return _ocsp._read_response(ours, lambda: 2.0, "http://peer/")
+    finally:
+        ours.close()
+        sender.join()
+        peer.close()
+
+
+def head(status=200, length=None, sep=b"\r\n"):
+    lines = [b"HTTP/1.0 %d X" % status] + ([b"Content-Length: " + str(length).encode()] if length is not None else [])
+    return sep.join(lines) + sep + sep
+
+
+@pytest.mark.parametrize("payload, found", [
+    (head(200, 3) + b"abcdef", (200, b"abc")),                                  # the announced length, not more
+    (head(200) + b"abcdef", (200, b"abcdef")),                                  # no length: to the close
+    (head(200, 3, sep=b"\n") + b"abc", (200, b"abc")),                          # bare line feeds, as some servers send
+    (head(299, 0), (299, b"")),                                                 # every 2xx is a success
+    (head(200, _ocsp.MAX_RESPONSE_BYTES) + b"x" * _ocsp.MAX_RESPONSE_BYTES,     # exactly the cap: taken
+     (200, b"x" * _ocsp.MAX_RESPONSE_BYTES)),
+    (head(200) + b"x" * _ocsp.MAX_RESPONSE_BYTES, (200, b"x" * _ocsp.MAX_RESPONSE_BYTES)),
+])
+def test_http_answer_read(payload, found):
+    assert read_answer(payload) == found
+
+
+@pytest.mark.parametrize("payload, code, said", [
+    (head(200, _ocsp.MAX_RESPONSE_BYTES + 1), "response_too_large", "announced a body of"),
+    (head(200) + b"x" * (_ocsp.MAX_RESPONSE_BYTES + 1), "response_too_large", "a body of more than"),
+    (head(200, -1), "not_http", "Content-Length -1"),
+    (b"HTTP/1.0 200 X\r\nContent-Length: ten\r\n\r\n", "not_http", "Content-Length b'ten'"),
+    (b"HTTP/1.0 200 X\r\n" + b"X" * (_ocsp.MAX_HEADER_BYTES - 16), "not_http", "before the end of its HTTP headers"),
+    (b"HTTP/1.0 200 X\r\n" + b"X" * _ocsp.MAX_HEADER_BYTES, "response_too_large", "bytes of HTTP headers"),
+    (b"\n\n", "not_http", "no HTTP status line"),
+    (b"HTTP", "not_http", "before the end of its HTTP headers"),
+    (b"", "connection_failed", "without an answer"),
+    (head(200, 10) + b"abc", "incomplete_response", "promised 10 bytes"),
+    (head(199, 0), "http_status", "HTTP 199"),
+    (head(300, 0), "redirect", "HTTP 300"),
+    (head(399, 0), "redirect", "HTTP 399"),
+    (head(400, 0), "http_status", "HTTP 400"),
+])
+def test_http_answer_refused(payload, code, said):
+    with pytest.raises(_ocsp.ProbeError) as caught:
+        read_answer(payload)
+    assert caught.value.code == code and said in caught.value.msg, caught.value.msg
+
+
+def test_a_peer_that_is_not_http_is_refused_at_its_first_bytes():
+    """Five bytes that cannot start an HTTP answer are enough: the probe does not wait for more (the peer holds the
+    connection open; waiting would end at the deadline, as a timeout)."""
+    with pytest.raises(_ocsp.ProbeError) as caught:
+        read_answer(b"SSH-2", hold=True)
+    assert caught.value.code == "not_http", caught.value.msg

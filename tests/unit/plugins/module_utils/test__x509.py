@@ -124,3 +124,85 @@ def test_pem_block_with_a_mismatched_end_line_is_refused_like_openssl(pki):
     # a non-certificate block (a key) with a bad end is skipped as keys are, never decoded
     key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"
     assert len(_x509.load_pem_or_der_certificates(key + good, "k.pem")) == 1
+
+
+# --- the DER and PEM readers' edges, element by element (X.690's DER rules; OpenSSL's PEM lines) ---------------
+@pytest.mark.parametrize("data, limit, found", [
+    (b"\x30\x03abc", 5, (b"\x30", 2, 5)),                          # short form, exactly filling its container
+    (b"\x30\x03abcdef", 8, (b"\x30", 2, 5)),                       # the container goes on after it
+    (b"\x04\x81\x03abc", 6, (b"\x04", 3, 6)),                      # long form, one length byte
+    (b"\x04\x84\x00\x00\x00\x01x", 7, (b"\x04", 6, 7)),            # long form, four length bytes (the most we take)
+    (b"\x1f\x81\x01\x00", 4, (b"\x1f\x81\x01", 4, 4)),             # high tag number form: the tag runs on while bit 8 is set
+    (b"\x9f\x22\x01x", 4, (b"\x9f\x22", 3, 4)),                     # context-specific, high tag number, one byte
+    (b"\x30\x81\x00", 3, (b"\x30", 3, 3)),                          # long form ending the container: empty content
+])
+def test_der_element_header(data, limit, found):
+    assert _x509._der_tlv(data, 0, limit) == found
+
+
+@pytest.mark.parametrize("data, limit, message", [
+    (b"", 0, "expected at offset 0"),                                 # nothing where an element must be
+    (b"\x30\x00", 0, "expected at offset 0"),                         # the container ended before it
+    (b"\x30", 1, "truncated DER header"),                             # no length byte
+    (b"\x1f\x81", 2, "truncated DER header"),                         # the high tag number runs to the end
+    (b"\x30\x80\x00\x00", 4, "bad DER length"),                       # indefinite length: BER, never DER
+    (b"\x30\x85\x00\x00\x00\x00\x01x", 8, "bad DER length"),          # five length bytes: more than any file we read
+    (b"\x30\x82\x01", 3, "bad DER length"),                           # the length bytes run past the container
+    (b"\x30\x05abc", 5, "runs past its container"),                   # the content runs past the data
+    (b"\x30\x03abcdef", 4, "runs past its container"),                # ... or past a container shorter than the data
+    (b"\x30\x81\x04abcd", 6, "runs past its container"),              # long form too
+])
+def test_der_element_header_refused(data, limit, message):
+    with pytest.raises(ValueError, match=message):
+        _x509._der_tlv(data, 0, limit)
+
+
+def test_der_element_at_an_offset_names_that_offset():
+    data = b"\x30\x02\x04\x05"
+    assert _x509._der_tlv(data, 0, 4) == (b"\x30", 2, 4)
+    with pytest.raises(ValueError, match="offset 2 runs past"):
+        _x509._der_tlv(data, 2, 4)
+
+
+@pytest.mark.parametrize("data, start, found", [
+    (b"CERTIFICATE-----\n", 0, (b"CERTIFICATE", 16)),
+    (b"-----BEGIN X509 CRL-----", 11, (b"X509 CRL", 24)),
+    (b"CERTIFICATE\n", 0, (None, 0)),                       # no closing dashes at all
+    (b"CERTIFICATE", 0, (None, 0)),                         # ... not even a line break
+    (b"CERT\nIFICATE-----", 0, (None, 0)),                  # the dashes are on another line
+    (b"xx certificate-----", 3, (None, 3)),                 # not a PEM label (lower case)
+])
+def test_pem_label(data, start, found):
+    assert _x509._pem_label(data, start) == found
+
+
+def test_pem_blocks_are_found_exactly():
+    one = b"-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----"
+    two = b"-----BEGIN X509 CRL-----\nREVG\n-----END X509 CRL-----"
+    data = b"noise\n" + one + b"\n" + b"-----BEGIN lower-----\n" + two + b"\ntrailer\n"
+    assert list(_x509._pem_blocks(data)) == [
+        (b"CERTIFICATE", one, b"\nQUJD\n", b"CERTIFICATE"),
+        (b"X509 CRL", two, b"\nREVG\n", b"X509 CRL"),
+    ]
+
+
+def test_pem_block_with_a_bad_end_line_reports_what_the_end_line_says():
+    """OpenSSL: "bad end line". The END line's text is reported as found (its first 40 characters, to the line's
+    end) and the block ends where the END marker's label would start."""
+    body = b"\nQUJD\n"
+    data = b"-----BEGIN CERTIFICATE-----" + body + b"-----END certificate-----\nrest"
+    assert list(_x509._pem_blocks(data)) == [
+        (b"CERTIFICATE", b"-----BEGIN CERTIFICATE-----" + body + b"-----END ", body, b"certificate-----")]
+    long_label = b"x" * 50
+    data = b"-----BEGIN CERTIFICATE-----" + body + b"-----END " + long_label
+    assert list(_x509._pem_blocks(data))[0][3] == b"x" * 40
+
+
+def test_pem_block_right_after_a_begin_without_a_label():
+    block = b"-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----"
+    assert list(_x509._pem_blocks(b"-----BEGIN " + block)) == [(b"CERTIFICATE", block, b"\nQUJD\n", b"CERTIFICATE")]
+
+
+def test_pem_blocks_stop_at_a_begin_without_end():
+    data = b"-----BEGIN CERTIFICATE-----\nQUJD\n"
+    assert list(_x509._pem_blocks(data)) == []
