@@ -74,8 +74,7 @@ def image_dir(suite=None):
 
 def rootfs(suite=None):
     """The cached image's root filesystem (None when not built yet)."""
-    path = os.path.join(image_dir(suite), "rootfs")
-    return path if os.path.exists(os.path.join(image_dir(suite), "complete.json")) else None
+    return debroot.complete(image_dir(suite))
 
 
 # Runs inside private mount and PID namespaces (unshare), so its mounts end with it.

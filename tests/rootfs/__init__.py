@@ -100,8 +100,7 @@ def image_dir(name="trixie"):
 
 def rootfs(name="trixie"):
     """The cached root of the recipe (None when not built yet)."""
-    path = os.path.join(image_dir(name), "rootfs")
-    return path if os.path.exists(os.path.join(image_dir(name), "complete.json")) else None
+    return debroot.complete(image_dir(name))
 
 
 def info(name="trixie"):
